@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Write crds/ and schema/ from the API models; with --check, report drift instead (exit 1)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from orchestrator.api.render import generated_files
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED_DIRS = ("crds", "schema")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a checked-in file differs")
+    args = parser.parse_args()
+    wanted = generated_files()
+    stale = sorted(
+        str(path.relative_to(ROOT))
+        for directory in GENERATED_DIRS
+        for path in (ROOT / directory).glob("*")
+        if path.is_file() and str(path.relative_to(ROOT)) not in wanted
+    )
+    drift = [name for name, text in wanted.items() if not (ROOT / name).is_file() or (ROOT / name).read_text() != text]
+    if args.check:
+        for name in [*drift, *stale]:
+            print(f"out of date: {name} (run `make generate`)", file=sys.stderr)
+        return 1 if drift or stale else 0
+    for name in drift:
+        (ROOT / name).parent.mkdir(parents=True, exist_ok=True)
+        (ROOT / name).write_text(wanted[name])
+        print(f"wrote {name}")
+    for name in stale:
+        (ROOT / name).unlink()
+        print(f"removed {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
