@@ -1,0 +1,161 @@
+"""Static checking of template references against the scopes of DESIGN.md and the item's fields schema.
+
+``devctl validate`` uses this to catch ``fields.dbNmae`` or ``outputs.provison.endpoint`` at review time,
+long before a request renders the template.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..templates.analysis import TemplateReference, find_references, find_references_in_expression
+from ..templates.errors import TemplateError
+
+#: Known keys of the fixed scopes; None means free-form below that point.
+FIXED_SCOPES: dict[str, frozenset[str] | None] = {
+    "metadata": frozenset({"name", "version", "owner", "category", "labels"}),
+    "request": frozenset({"name", "namespace", "uid", "requester", "createdAt", "environment", "generation"}),
+    "system": frozenset({"clusterName", "operatorVersion", "now", "catalogRevision"}),
+    "environment": None,
+    "secrets": None,
+}
+#: Keys under these are free-form maps.
+_FREE_FORM_LEAVES = {("metadata", "labels")}
+SCOPE_NAMES = ("fields", *FIXED_SCOPES, "outputs")
+
+
+@dataclass(frozen=True)
+class OutputProducer:
+    """What ``outputs.<name>`` offers to a template: its keys, or None when they cannot be known statically."""
+
+    name: str
+    keys: frozenset[str] | None
+    kind: str = "action"
+
+
+@dataclass
+class ReferenceContext:
+    """Everything a template at one place may refer to."""
+
+    fields_schema: Mapping[str, Any]
+    visible_outputs: Mapping[str, OutputProducer]
+    """Producers this template may read: earlier actions, or earlier components."""
+    all_outputs: Mapping[str, OutputProducer] = field(default_factory=dict)
+    """Every producer of the item, to tell 'not yet available' from 'does not exist'."""
+    extra_scopes: frozenset[str] = frozenset()
+    """Scopes available only here, such as ``ticket`` in a JIRA action's outputs."""
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _dotted(parts: Iterable[str]) -> str:
+    return ".".join(parts)
+
+
+def _schema_properties(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Declared properties of a schema node (through local $ref and allOf/anyOf/oneOf), and whether it is closed.
+
+    A node that declares properties is treated as closed even when additionalProperties is not false: a
+    reference to an undeclared name is almost always a typo.
+    """
+    if "$ref" in schema and isinstance(schema["$ref"], str) and schema["$ref"].startswith("#/"):
+        target: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        return _schema_properties(target, root)
+    properties: dict[str, Any] = dict(schema.get("properties", {}) or {})
+    open_map = isinstance(schema.get("additionalProperties"), Mapping) and bool(schema.get("additionalProperties"))
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(combinator, []) or []:
+            if isinstance(sub, Mapping):
+                sub_properties, _ = _schema_properties(sub, root)
+                properties.update(sub_properties)
+    closed = bool(properties) and not open_map and schema.get("additionalProperties") is not True
+    return properties, closed
+
+
+def _check_fields_path(path: tuple[str, ...], schema: Mapping[str, Any]) -> str | None:
+    node: Mapping[str, Any] = schema
+    walked = ["fields"]
+    for segment in path:
+        properties, closed = _schema_properties(node, schema)
+        if segment in properties and isinstance(properties[segment], Mapping):
+            node = properties[segment]
+        elif isinstance(node.get("additionalProperties"), Mapping) and node["additionalProperties"]:
+            node = node["additionalProperties"]
+        elif node.get("type") == "array" and segment.isdigit() and isinstance(node.get("items"), Mapping):
+            node = node["items"]
+        elif closed:
+            where = _dotted(walked)
+            return f"{where} has no field '{segment}'{_suggest(segment, properties)}"
+        else:
+            return None  # free-form below this point
+        walked.append(segment)
+    return None
+
+
+def check_reference(reference: TemplateReference, context: ReferenceContext) -> str | None:
+    """Why the reference cannot resolve, or None when it can (or cannot be known statically)."""
+    root, rest = reference.path[0], reference.path[1:]
+    if root in context.extra_scopes:
+        return None
+    if root == "fields":
+        return _check_fields_path(rest, context.fields_schema)
+    if root == "outputs":
+        if not rest:
+            return None
+        producer_name = rest[0]
+        producer = context.visible_outputs.get(producer_name)
+        if producer is None:
+            if producer_name in context.all_outputs:
+                kind = context.all_outputs[producer_name].kind
+                return (
+                    f"outputs.{producer_name}: {kind} '{producer_name}' does not run before this one; "
+                    f"add it to dependsOn"
+                )
+            choices = context.all_outputs or context.visible_outputs
+            label = "component" if any(p.kind == "component" for p in choices.values()) else "action"
+            return f"outputs.{producer_name}: no {label} named '{producer_name}'{_suggest(producer_name, choices)}"
+        if len(rest) > 1 and producer.keys is not None and rest[1] not in producer.keys:
+            offered = ", ".join(sorted(producer.keys)) or "nothing"
+            return (
+                f"outputs.{producer_name}.{rest[1]}: {producer.kind} '{producer_name}' has no output "
+                f"'{rest[1]}'{_suggest(rest[1], producer.keys)} (it offers: {offered})"
+            )
+        return None
+    if root in FIXED_SCOPES:
+        known = FIXED_SCOPES[root]
+        if known is None or not rest:
+            return None
+        if rest[0] not in known:
+            return f"{root} has no field '{rest[0]}'{_suggest(rest[0], known)} (it offers: {', '.join(sorted(known))})"
+        if len(rest) > 1 and (root, rest[0]) not in _FREE_FORM_LEAVES:
+            return f"{root}.{rest[0]} is a single value; it has no field '{rest[1]}'"
+        return None
+    scopes = sorted({*SCOPE_NAMES, *context.extra_scopes})
+    return f"unknown variable '{root}'{_suggest(root, scopes)}; templates can use {', '.join(scopes)}"
+
+
+def check_template(source: str, context: ReferenceContext, *, expression: bool = False) -> list[tuple[int, str]]:
+    """Problems of one template as (line within the template, message); a syntax error is one problem."""
+    try:
+        references = find_references_in_expression(source) if expression else find_references(source)
+    except TemplateError as exc:
+        return [(exc.line or 1, f"template syntax error: {exc.message}")]
+    problems: list[tuple[int, str]] = []
+    for reference in references:
+        reason = check_reference(reference, context)
+        if reason is not None:
+            problems.append((reference.line, f"template references {_dotted(reference.path)}: {reason}"))
+    return problems
+
+
+def is_template(value: Any) -> bool:
+    """Whether a string holds template markup (and so is not checked as a literal value)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)

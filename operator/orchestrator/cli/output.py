@@ -1,0 +1,70 @@
+"""Printing validation reports: a compiler-style list plus a summary table, or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from ..catalog.validate import ValidationReport
+
+OutputFormat = Literal["table", "json"]
+
+
+def report_to_dict(report: ValidationReport, *, strict: bool) -> dict[str, object]:
+    return {
+        "valid": report.ok(strict=strict),
+        "errors": len(report.errors),
+        "warnings": len(report.warnings),
+        "documents": [
+            {"file": d.file, "document": d.index, "line": d.line, "kind": d.kind, "name": d.name, "valid": d.valid}
+            for d in report.documents
+        ],
+        "diagnostics": [d.to_dict() for d in sorted(report.diagnostics, key=_order)],
+    }
+
+
+def _order(d: object) -> tuple[str, int, int]:
+    from ..catalog.diagnostics import Diagnostic
+
+    assert isinstance(d, Diagnostic)
+    return (d.file, d.document or 0, d.line or 0)
+
+
+def print_report(report: ValidationReport, *, output: OutputFormat, strict: bool, console: Console) -> None:
+    if output == "json":
+        console.print_json(json.dumps(report_to_dict(report, strict=strict)))
+        return
+    for diagnostic in sorted(report.diagnostics, key=_order):
+        style = "red" if diagnostic.severity == "error" else "yellow"
+        console.print(diagnostic.render(), style=style, soft_wrap=True, highlight=False, markup=False)
+    if report.documents:
+        table = Table(show_edge=False, pad_edge=False, box=None)
+        for column in ("FILE", "KIND", "NAME", "RESULT"):
+            table.add_column(column, no_wrap=True)
+        problems: dict[tuple[str, int | None], tuple[int, int]] = {}
+        for d in report.diagnostics:
+            errors, warnings = problems.get((d.file, d.document), (0, 0))
+            problems[(d.file, d.document)] = (errors + (d.severity == "error"), warnings + (d.severity == "warning"))
+        for summary in report.documents:
+            errors, warnings = problems.get((summary.file, summary.index), (0, 0))
+            whole_file = problems.get((summary.file, None), (0, 0))
+            errors += whole_file[0]
+            if not summary.valid or errors:
+                result = f"[red]invalid[/red] ({errors} error{'s' if errors != 1 else ''})"
+            elif warnings:
+                result = f"[yellow]valid[/yellow] ({warnings} warning{'s' if warnings != 1 else ''})"
+            else:
+                result = "[green]valid[/green]"
+            location = summary.file + (f" #{summary.index}" if summary.index else "")
+            table.add_row(location, summary.kind or "-", summary.name or "-", result)
+        console.print()
+        console.print(table)
+    verdict = "valid" if report.ok(strict=strict) else "invalid"
+    console.print(
+        f"\n{len(report.documents)} document(s): {verdict}; {len(report.errors)} error(s), "
+        f"{len(report.warnings)} warning(s)" + (" (--strict: warnings fail)" if strict and report.warnings else ""),
+        highlight=False,
+    )
