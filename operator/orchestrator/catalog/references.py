@@ -115,18 +115,15 @@ def check_reference(reference: TemplateReference, context: ReferenceContext) -> 
         if producer is None:
             if producer_name in context.all_outputs:
                 kind = context.all_outputs[producer_name].kind
-                return (
-                    f"outputs.{producer_name}: {kind} '{producer_name}' does not run before this one; "
-                    f"add it to dependsOn"
-                )
+                return f"{kind} '{producer_name}' does not run before this one; add it to dependsOn"
             choices = context.all_outputs or context.visible_outputs
             label = "component" if any(p.kind == "component" for p in choices.values()) else "action"
-            return f"outputs.{producer_name}: no {label} named '{producer_name}'{_suggest(producer_name, choices)}"
+            return f"no {label} named '{producer_name}'{_suggest(producer_name, choices)}"
         if len(rest) > 1 and producer.keys is not None and rest[1] not in producer.keys:
             offered = ", ".join(sorted(producer.keys)) or "nothing"
             return (
-                f"outputs.{producer_name}.{rest[1]}: {producer.kind} '{producer_name}' has no output "
-                f"'{rest[1]}'{_suggest(rest[1], producer.keys)} (it offers: {offered})"
+                f"{producer.kind} '{producer_name}' has no output '{rest[1]}'{_suggest(rest[1], producer.keys)} "
+                f"(it offers: {offered})"
             )
         return None
     if root in FIXED_SCOPES:

@@ -300,7 +300,9 @@ def check_item(item: CatalogItem, report: DiagnosticList, options: CheckOptions)
                 first_seen[action.name] = where
     if not fields_ok:
         return  # template references are checked against the fields schema, which is broken
-    producers = {action.name: _producer(action, options) for action in item.all_actions()}
+    producers: dict[str, OutputProducer] = {}
+    for action in item.all_actions():
+        producers.setdefault(action.name, _producer(action, options))  # a duplicate name is reported above
     for lane, actions in lanes.items():
         _check_actions(lane, actions, item, report, options, producers)
     outputs_context = ReferenceContext(spec.fields, producers, producers)

@@ -25,7 +25,8 @@ _output_option = click.option(
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output keeps whole lines (grep-able, no truncated table cells); a terminal gets its own width.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
