@@ -11,6 +11,8 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from .diagnostics import FieldPath, PathPart, format_path
 
+_JSON_SCHEMA_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
+
 
 def schema_problems(schema: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
     """Problems of the fields schema itself, as (path inside the schema, message).
@@ -21,7 +23,10 @@ def schema_problems(schema: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        return [(tuple(exc.absolute_path), f"not a valid JSON Schema: {exc.message}")]
+        path = tuple(exc.absolute_path)
+        if path and path[-1] == "type":
+            return [(path, f"{_short(exc.instance)} is not a JSON Schema type (use {', '.join(_JSON_SCHEMA_TYPES)})")]
+        return [(path, f"not a valid JSON Schema: {exc.message}")]
     problems: list[tuple[FieldPath, str]] = []
     declared = schema.get("type")
     if declared is not None and declared != "object":

@@ -269,8 +269,6 @@ def check_item(item: CatalogItem, report: DiagnosticList, options: CheckOptions)
     spec = item.spec
     if options.strict and not spec.description:
         report.warning(("spec",), "item has no description")
-    if options.strict and spec.lifecycle == "experimental" and spec.version.split(".")[0] not in ("0",):
-        report.warning(("spec", "version"), "experimental items usually keep a 0.x version")
     fields_ok = _check_fields_schema(spec.fields, report, strict=options.strict)
     fulfillment = spec.fulfillment
     lanes = {"automated": fulfillment.automated, "manual": fulfillment.manual}

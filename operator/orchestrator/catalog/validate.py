@@ -224,6 +224,8 @@ def load_catalog(
 
 
 def _mark_invalid(report: ValidationReport) -> None:
+    """Sort problems in reading order and mark the documents that have errors."""
+    report.diagnostics.sort(key=lambda d: (d.file, -1 if d.document is None else d.document, d.line or 0))
     bad = {(d.file, d.document) for d in report.errors}
     for summary in report.documents:
         if (summary.file, summary.index) in bad or (summary.file, None) in bad:
