@@ -213,7 +213,7 @@ CASES: list[tuple[str, Expected]] = [
         "wrong-kind",
         [(2, "kind", "expected CatalogItem or CatalogBundle; got 'CatalogEntry' (did you mean 'CatalogItem'?)")],
     ),
-    ("yaml-syntax-error", [(7, "", "YAML syntax error: mapping values are not allowed here")]),
+    ("yaml-syntax-error", [(7, "", "YAML syntax error: mapping values are not allowed in this context")]),
 ]
 
 

@@ -7,10 +7,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from .diagnostics import FieldPath, PathPart, format_path
 
+# Built once: check_schema() would build a validator of the meta-schema on every call.
+_META_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA)
 _JSON_SCHEMA_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 
 
@@ -20,9 +22,8 @@ def schema_problems(schema: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
     The schema must be a valid draft 2020-12 schema describing an object, and every ``default`` in it must
     satisfy the subschema it sits in.
     """
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
+    exc = best_match(_META_VALIDATOR.iter_errors(schema))
+    if exc is not None:
         path = tuple(exc.absolute_path)
         if path and path[-1] == "type":
             return [(path, f"{_short(exc.instance)} is not a JSON Schema type (use {', '.join(_JSON_SCHEMA_TYPES)})")]
