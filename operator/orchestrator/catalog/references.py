@@ -34,6 +34,8 @@ class OutputProducer:
     name: str
     keys: frozenset[str] | None
     kind: str = "action"
+    lane: str | None = None
+    """For actions: the fulfillment path (automated or manual) it belongs to."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class ReferenceContext:
     """Every producer of the item, to tell 'not yet available' from 'does not exist'."""
     extra_scopes: frozenset[str] = frozenset()
     """Scopes available only here, such as ``ticket`` in a JIRA action's outputs."""
+    lane: str | None = None
+    """The fulfillment path of the action holding the template, if any."""
 
 
 def _suggest(word: str, options: Iterable[str]) -> str:
@@ -114,7 +118,13 @@ def check_reference(reference: TemplateReference, context: ReferenceContext) -> 
         producer = context.visible_outputs.get(producer_name)
         if producer is None:
             if producer_name in context.all_outputs:
-                kind = context.all_outputs[producer_name].kind
+                other = context.all_outputs[producer_name]
+                kind = other.kind
+                if other.lane is not None and context.lane is not None and other.lane != context.lane:
+                    return (
+                        f"action '{producer_name}' belongs to the {other.lane} path; actions of the {context.lane} "
+                        f"path can read only {context.lane} actions' outputs"
+                    )
                 return f"{kind} '{producer_name}' does not run before this one; add it to dependsOn"
             choices = context.all_outputs or context.visible_outputs
             label = "component" if any(p.kind == "component" for p in choices.values()) else "action"

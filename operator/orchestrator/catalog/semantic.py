@@ -147,7 +147,7 @@ def _check_outputs(
 # ---- items -----------------------------------------------------------------------------------------------------
 
 
-def _producer(action: Action, options: CheckOptions) -> OutputProducer:
+def _producer(action: Action, lane: str, options: CheckOptions) -> OutputProducer:
     block = action.block()
     keys: frozenset[str] | None
     if isinstance(block, JiraAction):
@@ -159,7 +159,7 @@ def _producer(action: Action, options: CheckOptions) -> OutputProducer:
         keys = frozenset({"namespace"})
     else:
         keys = frozenset({"status", *block.outputs})
-    return OutputProducer(action.name, keys)
+    return OutputProducer(action.name, keys, lane=lane)
 
 
 def _check_terraform(block: TerraformAction, path: FieldPath, report: DiagnosticList, options: CheckOptions) -> None:
@@ -241,6 +241,7 @@ def _check_actions(
             fields_schema=fields_schema,
             visible_outputs={name: producers[name] for name in earlier if name in producers},
             all_outputs=producers,
+            lane=lane,
         )
         if action.when is not None:
             _report_template(report, (*path, "when"), action.when, context, expression=True)
@@ -250,7 +251,7 @@ def _check_actions(
         if isinstance(block, JiraAction):
             raw_block.pop("outputs", None)
             ticket_context = ReferenceContext(
-                fields_schema, context.visible_outputs, producers, extra_scopes=frozenset({"ticket"})
+                fields_schema, context.visible_outputs, producers, extra_scopes=frozenset({"ticket"}), lane=lane
             )
             for name, source in block.outputs.items():
                 _report_template(report, (*block_path, "outputs", name), source, ticket_context)
@@ -299,8 +300,9 @@ def check_item(item: CatalogItem, report: DiagnosticList, options: CheckOptions)
     if not fields_ok:
         return  # template references are checked against the fields schema, which is broken
     producers: dict[str, OutputProducer] = {}
-    for action in item.all_actions():
-        producers.setdefault(action.name, _producer(action, options))  # a duplicate name is reported above
+    for lane, actions in lanes.items():
+        for action in actions:
+            producers.setdefault(action.name, _producer(action, lane, options))  # duplicates are reported above
     for lane, actions in lanes.items():
         _check_actions(lane, actions, item, report, options, producers)
     outputs_context = ReferenceContext(spec.fields, producers, producers)
