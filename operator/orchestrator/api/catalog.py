@@ -57,8 +57,8 @@ class ItemOutput(ApiModel):
     description: str | None = None
 
 
-class CatalogItemSpec(ApiModel):
-    """A service definition: what a requester fills in, and how the platform fulfils it."""
+class CatalogEntrySpec(ApiModel):
+    """What items and bundles share: how the catalog presents them and what the requester fills in."""
 
     display_name: str = Field(min_length=1, max_length=120)
     description: str | None = None
@@ -74,6 +74,11 @@ class CatalogItemSpec(ApiModel):
     fields: dict[str, Any] = Field(default_factory=_empty_fields_schema)
     """JSON Schema (draft 2020-12) of what the requester provides; defaults are applied."""
     approval: Approval = Field(default_factory=Approval)
+
+
+class CatalogItemSpec(CatalogEntrySpec):
+    """A service definition: what a requester fills in, and how the platform fulfils it."""
+
     fulfillment: Fulfillment
     outputs: list[ItemOutput] = Field(default_factory=list)
     deletion_policy: Literal["Delete", "Orphan"] = "Delete"
@@ -102,20 +107,9 @@ class BundleComponent(ApiModel):
     """The item's fields; values are templates over the bundle's scopes and earlier components' outputs."""
 
 
-class CatalogBundleSpec(ApiModel):
+class CatalogBundleSpec(CatalogEntrySpec):
     """Several items requested together, wired by outputs."""
 
-    display_name: str = Field(min_length=1, max_length=120)
-    description: str | None = None
-    category: Category
-    owner: str = Field(min_length=1, max_length=120)
-    version: str = Field(pattern=SEMVER_PATTERN, max_length=64)
-    lifecycle: Lifecycle = "stable"
-    tags: list[str] = Field(default_factory=list)
-    documentation: str | None = None
-    fields: dict[str, Any] = Field(default_factory=_empty_fields_schema)
-    """JSON Schema (draft 2020-12) of what the requester provides for the whole bundle."""
-    approval: Approval = Field(default_factory=Approval)
     components: list[BundleComponent] = Field(min_length=1)
     outputs: list[ItemOutput] = Field(default_factory=list)
     """Bundle outputs; templates over outputs.<component>.<output>."""

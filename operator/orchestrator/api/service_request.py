@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -21,17 +21,7 @@ Phase = Literal[
     "Hibernated",
     "Deleting",
 ]
-PHASES: tuple[Phase, ...] = (
-    "Pending",
-    "Validating",
-    "AwaitingApproval",
-    "Provisioning",
-    "Ready",
-    "Failed",
-    "Aborted",
-    "Hibernated",
-    "Deleting",
-)
+PHASES: tuple[Phase, ...] = get_args(Phase)
 ActionState = Literal["Pending", "Running", "Waiting", "Succeeded", "Failed", "Skipped", "Aborted"]
 
 # User operations are annotations, so a GitOps-managed spec is never edited by the operator or a person.
