@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -301,27 +301,20 @@ def _check_request(
     request: ServiceRequest, catalog: Catalog, report: DiagnosticList, environments: EnvironmentsConfig | None
 ) -> None:
     spec = request.spec
-    schema: dict[str, Any] | None = None
+    # The model guarantees exactly one of catalogItem and bundle.
+    target: CatalogItem | CatalogBundle | None
     if spec.catalog_item is not None:
-        item = catalog.item(spec.catalog_item)
-        if item is None:
-            report.error(
-                ("spec", "catalogItem"),
-                f"no catalog item named '{spec.catalog_item}' in "
-                f"{_display(catalog.root)}{_suggest(spec.catalog_item, catalog.items)}",
-            )
-        else:
-            schema = item.spec.fields
-    elif spec.bundle is not None:
-        bundle = catalog.bundle(spec.bundle)
-        if bundle is None:
-            report.error(
-                ("spec", "bundle"),
-                f"no catalog bundle named '{spec.bundle}' in "
-                f"{_display(catalog.root)}{_suggest(spec.bundle, catalog.bundles)}",
-            )
-        else:
-            schema = bundle.spec.fields
+        field_name, label, name, known = "catalogItem", "item", spec.catalog_item, catalog.items
+        target = catalog.item(name)
+    else:
+        field_name, label, name, known = "bundle", "bundle", spec.bundle or "", catalog.bundles
+        target = catalog.bundle(name)
+    schema = target.spec.fields if target is not None else None
+    if target is None:
+        report.error(
+            ("spec", field_name),
+            f"no catalog {label} named '{name}' in {_display(catalog.root)}{_suggest(name, known)}",
+        )
     if schema is not None:
         for problem_path, message in value_problems(schema, apply_defaults(schema, spec.fields)):
             report.error(("spec", "fields", *problem_path), message)
