@@ -304,16 +304,16 @@ def _check_request(
     # The model guarantees exactly one of catalogItem and bundle.
     target: CatalogItem | CatalogBundle | None
     if spec.catalog_item is not None:
-        field_name, label, name, known = "catalogItem", "item", spec.catalog_item, catalog.items
+        field_name, label, name, entries = "catalogItem", "item", spec.catalog_item, catalog.items
         target = catalog.item(name)
     else:
-        field_name, label, name, known = "bundle", "bundle", spec.bundle or "", catalog.bundles
+        field_name, label, name, entries = "bundle", "bundle", spec.bundle or "", catalog.bundles
         target = catalog.bundle(name)
     schema = target.spec.fields if target is not None else None
     if target is None:
         report.error(
             ("spec", field_name),
-            f"no catalog {label} named '{name}' in {_display(catalog.root)}{_suggest(name, known)}",
+            f"no catalog {label} named '{name}' in {_display(catalog.root)}{_suggest(name, entries)}",
         )
     if schema is not None:
         for problem_path, message in value_problems(schema, apply_defaults(schema, spec.fields)):
