@@ -201,7 +201,8 @@ def test_bundle_rule(tmp_path: Path, name: str, mutate: Mutation, expected: list
     assert _errors(tmp_path, documents) == expected
 
 
-def test_duplicate_item_names_across_files(tmp_path: Path) -> None:
+def test_duplicate_item_names_across_files(tmp_path: Path, in_root: Path) -> None:
+    """Files outside the working directory (tmp_path, while running in the repository) are named absolutely."""
     errors = _errors(tmp_path, {"a.yaml": _load("sample-db.yaml"), "b.yaml": _load("sample-db.yaml")})
     assert errors == [
         ("metadata.name", f"duplicate CatalogItem name 'sample-db' (first defined in {tmp_path}/a.yaml:4)")

@@ -7,7 +7,6 @@ every problem reported, and only valid documents are offered to callers.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,11 +101,12 @@ def catalog_root_for(path: Path) -> Path:
 
 
 def _display(path: Path) -> str:
+    """How a file is named in messages: relative to the working directory when inside it, else absolute."""
+    absolute = path.resolve()
     try:
-        relative = os.path.relpath(path)
+        return str(absolute.relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
-    return str(path) if relative.startswith("../..") else relative
+        return str(absolute)
 
 
 def _suggest(name: str, options: Iterable[str]) -> str:
