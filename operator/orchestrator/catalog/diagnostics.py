@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,12 @@ def format_path(path: Sequence[PathPart]) -> str:
     return text
 
 
+def suggest(word: str, options: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 @dataclass(frozen=True, order=True)
 class Diagnostic:
     """One problem. ``line``/``column`` are 1-based; ``path`` is empty for whole-file problems."""
@@ -39,6 +46,10 @@ class Diagnostic:
     severity: Severity = "error"
     document: int | None = None
     """0-based index of the YAML document in a multi-document file."""
+
+    def reading_order(self) -> tuple[str, int, int]:
+        """Sort key: by file, whole-file problems first, then by document and line."""
+        return (self.file, -1 if self.document is None else self.document, self.line or 0)
 
     def location(self) -> str:
         where = self.file

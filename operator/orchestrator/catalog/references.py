@@ -6,13 +6,13 @@ long before a request renders the template.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..templates.analysis import TemplateReference, find_references, find_references_in_expression
 from ..templates.errors import TemplateError
+from .diagnostics import suggest
 
 #: Known keys of the fixed scopes; None means free-form below that point.
 FIXED_SCOPES: dict[str, frozenset[str] | None] = {
@@ -51,11 +51,6 @@ class ReferenceContext:
     """Scopes available only here, such as ``ticket`` in a JIRA action's outputs."""
     lane: str | None = None
     """The fulfillment path of the action holding the template, if any."""
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _dotted(parts: Iterable[str]) -> str:
@@ -97,7 +92,7 @@ def _check_fields_path(path: tuple[str, ...], schema: Mapping[str, Any]) -> str 
             node = node["items"]
         elif closed:
             where = _dotted(walked)
-            return f"{where} has no field '{segment}'{_suggest(segment, properties)}"
+            return f"{where} has no field '{segment}'{suggest(segment, properties)}"
         else:
             return None  # free-form below this point
         walked.append(segment)
@@ -128,11 +123,11 @@ def check_reference(reference: TemplateReference, context: ReferenceContext) -> 
                 return f"{kind} '{producer_name}' does not run before this one; add it to dependsOn"
             choices = context.all_outputs or context.visible_outputs
             label = "component" if any(p.kind == "component" for p in choices.values()) else "action"
-            return f"no {label} named '{producer_name}'{_suggest(producer_name, choices)}"
+            return f"no {label} named '{producer_name}'{suggest(producer_name, choices)}"
         if len(rest) > 1 and producer.keys is not None and rest[1] not in producer.keys:
             offered = ", ".join(sorted(producer.keys)) or "nothing"
             return (
-                f"{producer.kind} '{producer_name}' has no output '{rest[1]}'{_suggest(rest[1], producer.keys)} "
+                f"{producer.kind} '{producer_name}' has no output '{rest[1]}'{suggest(rest[1], producer.keys)} "
                 f"(it offers: {offered})"
             )
         return None
@@ -141,12 +136,12 @@ def check_reference(reference: TemplateReference, context: ReferenceContext) -> 
         if known is None or not rest:
             return None
         if rest[0] not in known:
-            return f"{root} has no field '{rest[0]}'{_suggest(rest[0], known)} (it offers: {', '.join(sorted(known))})"
+            return f"{root} has no field '{rest[0]}'{suggest(rest[0], known)} (it offers: {', '.join(sorted(known))})"
         if len(rest) > 1 and (root, rest[0]) not in _FREE_FORM_LEAVES:
             return f"{root}.{rest[0]} is a single value; it has no field '{rest[1]}'"
         return None
     scopes = sorted({*SCOPE_NAMES, *context.extra_scopes})
-    return f"unknown variable '{root}'{_suggest(root, scopes)}; templates can use {', '.join(scopes)}"
+    return f"unknown variable '{root}'{suggest(root, scopes)}; templates can use {', '.join(scopes)}"
 
 
 def check_template(source: str, context: ReferenceContext, *, expression: bool = False) -> list[tuple[int, str]]:

@@ -6,7 +6,6 @@ was found, and a "did you mean" for misspelt field names.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -21,7 +20,7 @@ from referencing import Registry, Resource
 from ..api import schema as api_schema
 from ..api.actions import ACTION_TYPES
 from ..api.base import DNS_LABEL_PATTERN, DURATION_PATTERN, IDENTIFIER_PATTERN, SEMVER_PATTERN
-from .diagnostics import DiagnosticList, PathPart
+from .diagnostics import DiagnosticList, PathPart, suggest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -88,11 +87,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.7)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     """The most specific errors: an if/then or allOf failure reports through its sub-errors."""
     if error.validator in ("allOf", "then") and error.context:
@@ -119,7 +113,7 @@ def _explain(error: ValidationError, document: Any) -> Iterator[tuple[tuple[Path
     elif validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         for name in sorted(set(instance) - set(allowed)) if isinstance(instance, dict) else []:
-            yield (*path, name), f"unknown field '{name}'{_suggest(name, allowed)}"
+            yield (*path, name), f"unknown field '{name}'{suggest(name, allowed, cutoff=0.7)}"
     elif validator == "type":
         wanted = " or ".join(_JSON_TYPES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
         hint = " (quote it to keep it text)" if expected == "string" and isinstance(instance, int | float) else ""

@@ -6,19 +6,16 @@ every problem reported, and only valid documents are offered to callers.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-
-from pydantic import ValidationError
 
 from ..api.base import API_VERSION
 from ..api.catalog import CatalogBundle, CatalogItem
 from ..api.environments import EnvironmentsConfig
 from ..api.service_request import ServiceRequest
-from .diagnostics import Diagnostic, DiagnosticList
+from .diagnostics import Diagnostic, DiagnosticList, suggest
 from .fields import apply_defaults, value_problems
 from .schema_check import build_model, check_schema
 from .semantic import CheckOptions, ModuleCache, check_bundle, check_item
@@ -109,11 +106,6 @@ def _display(path: Path) -> str:
         return str(absolute)
 
 
-def _suggest(name: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _check_kind(document: SourceDocument, report: DiagnosticList, allowed: Sequence[str]) -> str | None:
     data = document.data
     if not isinstance(data, dict):
@@ -136,7 +128,7 @@ def _check_kind(document: SourceDocument, report: DiagnosticList, allowed: Seque
             ("kind",), f"expected {' or '.join(allowed)}; a {kind} is checked with `devctl validate catalog-item`"
         )
     else:
-        report.error(("kind",), f"expected {' or '.join(allowed)}; got {kind!r}{_suggest(str(kind), allowed)}")
+        report.error(("kind",), f"expected {' or '.join(allowed)}; got {kind!r}{suggest(str(kind), allowed)}")
     if data.get("apiVersion") != API_VERSION:
         report.error(("apiVersion",), f"expected '{API_VERSION}', got {data.get('apiVersion')!r}")
     return None
@@ -174,7 +166,8 @@ def load_catalog(
     catalog = Catalog(root=root)
     all_files = discover_yaml_files(root) if root.is_dir() else []
     wanted = [p.resolve() for p in targets] if targets is not None else [p.resolve() for p in all_files]
-    context = [p for p in all_files if p.resolve() not in set(wanted)] if targets is not None else []
+    wanted_set = set(wanted)
+    context = [p for p in all_files if p.resolve() not in wanted_set] if targets is not None else []
     entries: list[CatalogEntry] = []
     for path, is_target in [*((p, True) for p in wanted), *((p, False) for p in context)]:
         display = _display(path)
@@ -225,7 +218,7 @@ def load_catalog(
 
 def _mark_invalid(report: ValidationReport) -> None:
     """Sort problems in reading order and mark the documents that have errors."""
-    report.diagnostics.sort(key=lambda d: (d.file, -1 if d.document is None else d.document, d.line or 0))
+    report.diagnostics.sort(key=Diagnostic.reading_order)
     bad = {(d.file, d.document) for d in report.errors}
     for summary in report.documents:
         if (summary.file, summary.index) in bad or (summary.file, None) in bad:
@@ -257,14 +250,8 @@ def load_environments(path: Path) -> tuple[EnvironmentsConfig | None, list[Diagn
     if source.diagnostics or not source.documents:
         return None, source.diagnostics
     document = source.documents[0]
-    try:
-        return EnvironmentsConfig.model_validate(document.data), []
-    except ValidationError as exc:
-        diagnostics = DiagnosticList(display, document.positions, document.index)
-        for problem in exc.errors(include_url=False):
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            diagnostics.error(tuple(p for p in problem["loc"] if isinstance(p, str | int)), message)
-        return None, diagnostics.items
+    diagnostics = DiagnosticList(display, document.positions, document.index)
+    return build_model(EnvironmentsConfig, document.data, diagnostics), diagnostics.items
 
 
 def validate_request_file(
@@ -313,7 +300,7 @@ def _check_request(
     if target is None:
         report.error(
             ("spec", field_name),
-            f"no catalog {label} named '{name}' in {_display(catalog.root)}{_suggest(name, entries)}",
+            f"no catalog {label} named '{name}' in {_display(catalog.root)}{suggest(name, entries)}",
         )
     if schema is not None:
         for problem_path, message in value_problems(schema, apply_defaults(schema, spec.fields)):
@@ -328,5 +315,5 @@ def _check_request(
             report.error(
                 ("spec", "environment"),
                 f"unknown environment '{spec.environment}'"
-                f"{_suggest(spec.environment, environments.environments)} (known: {known})",
+                f"{suggest(spec.environment, environments.environments)} (known: {known})",
             )

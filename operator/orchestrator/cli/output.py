@@ -8,6 +8,7 @@ from typing import Literal
 from rich.console import Console
 from rich.table import Table
 
+from ..catalog.diagnostics import Diagnostic
 from ..catalog.validate import ValidationReport
 
 OutputFormat = Literal["table", "json"]
@@ -22,22 +23,15 @@ def report_to_dict(report: ValidationReport, *, strict: bool) -> dict[str, objec
             {"file": d.file, "document": d.index, "line": d.line, "kind": d.kind, "name": d.name, "valid": d.valid}
             for d in report.documents
         ],
-        "diagnostics": [d.to_dict() for d in sorted(report.diagnostics, key=_order)],
+        "diagnostics": [d.to_dict() for d in sorted(report.diagnostics, key=Diagnostic.reading_order)],
     }
-
-
-def _order(d: object) -> tuple[str, int, int]:
-    from ..catalog.diagnostics import Diagnostic
-
-    assert isinstance(d, Diagnostic)
-    return (d.file, d.document or 0, d.line or 0)
 
 
 def print_report(report: ValidationReport, *, output: OutputFormat, strict: bool, console: Console) -> None:
     if output == "json":
         console.print_json(json.dumps(report_to_dict(report, strict=strict)))
         return
-    for diagnostic in sorted(report.diagnostics, key=_order):
+    for diagnostic in sorted(report.diagnostics, key=Diagnostic.reading_order):
         style = "red" if diagnostic.severity == "error" else "yellow"
         console.print(diagnostic.render(), style=style, soft_wrap=True, highlight=False, markup=False)
     if report.documents:
