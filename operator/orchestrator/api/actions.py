@@ -21,10 +21,10 @@ class JiraDoneWhen(ApiModel):
 
     status_categories: list[str] = Field(default_factory=lambda: ["Done"])
     """Status categories (JIRA's statusCategory.name) in which the ticket is finished."""
-    resolutions: list[str] = Field(default_factory=list)
-    """If set, a finished ticket succeeds only with one of these resolutions."""
+    resolutions: list[str] = Field(default_factory=lambda: ["Done", "Fixed"])
+    """A finished ticket succeeds with one of these resolutions (or with none set, as some workflows do)."""
     failed_resolutions: list[str] = Field(default_factory=lambda: ["Won't Do", "Declined", "Cannot Reproduce"])
-    """Resolutions that mark the action Failed (permanent) instead of Succeeded."""
+    """Resolutions that mark the action Failed (permanent); any other resolution not listed above also fails."""
 
 
 class JiraAction(ApiModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -29,6 +30,21 @@ RETRY_ANNOTATION = "orchestrator.dev/retry"
 ABORT_ANNOTATION = "orchestrator.dev/abort"
 ESCALATE_ANNOTATION = "orchestrator.dev/escalate"
 APPROVE_PLAN_ANNOTATION = "orchestrator.dev/approve-plan"
+APPROVE_ANNOTATION = "orchestrator.dev/approve"
+"""Approval of a request for an item with ``approval.required``; the value names the approver."""
+REQUESTER_ANNOTATION = "orchestrator.dev/requester"
+"""Who asked (set by devctl); the ``request.requester`` template value."""
+REQUEUE_ANNOTATION = "orchestrator.dev/requeue"
+"""Written by the operator to wake a stalled request when what it waits for (its catalog item) appears."""
+USER_ANNOTATIONS = (
+    RETRY_ANNOTATION,
+    ABORT_ANNOTATION,
+    ESCALATE_ANNOTATION,
+    APPROVE_PLAN_ANNOTATION,
+    APPROVE_ANNOTATION,
+    REQUEUE_ANNOTATION,
+)
+"""Annotations under our prefix that are inputs to reconciliation (a change to one is a change to handle)."""
 FINALIZER = "orchestrator.dev/cleanup"
 
 
@@ -58,6 +74,8 @@ class ExternalRef(StatusModel):
     system: str
     id: str
     url: str | None = None
+    connection: str | None = None
+    """The named connection it was created through, so cleanup works after the item left the catalog."""
 
 
 class PlanSummary(StatusModel):
@@ -87,6 +105,8 @@ class ActionStatus(StatusModel):
     input_hash: str | None = None
     """Hash of the rendered input last acted on; a change re-runs actions that support update."""
     plan: PlanSummary | None = None
+    temporary_failures: int = Field(default=0, ge=0)
+    """Consecutive temporary failures (rate limits, outages) of the current attempt; drives the backoff."""
     outputs: dict[str, Any] = Field(default_factory=dict)
     """Non-sensitive outputs of this action (sensitive ones live in the outputs Secret)."""
 
@@ -103,10 +123,13 @@ class CatalogItemRef(StatusModel):
 class Escalation(StatusModel):
     """A manual-support ticket opened through the escalate annotation."""
 
-    ticket: str
+    ticket: str | None = None
+    """Key of the escalation ticket; unset while its creation is pending."""
     url: str | None = None
     reason: str
     at: datetime
+    idempotency_key: str | None = None
+    """Label stamped on the escalation ticket before it is created (the pending marker)."""
 
 
 class ComponentStatus(StatusModel):
@@ -132,6 +155,12 @@ class ServiceRequestStatus(StatusBase):
     escalation: Escalation | None = None
     last_handled_retry: str | None = None
     """The last orchestrator.dev/retry token acted on."""
+    approved_by: str | None = None
+    """Who approved the request (the orchestrator.dev/approve annotation), for items that require approval."""
+    deletion_policy: Literal["Delete", "Orphan"] | None = None
+    """The item's deletion policy when the request was fulfilled (cleanup must not depend on the catalog)."""
+    deletion_started_at: datetime | None = None
+    """When cleanup began; past the operator's deletion deadline the request reports Stalled."""
 
 
 class ServiceRequest(ApiModel):
@@ -141,6 +170,17 @@ class ServiceRequest(ApiModel):
     kind: Literal["ServiceRequest"]
     metadata: ObjectMeta
     spec: ServiceRequestSpec
+
+
+def idempotency_key(uid: str, purpose: str, attempt: int) -> str:
+    """The label stamped on an external object: unique per request, action (or purpose) and attempt."""
+    digest = hashlib.sha256(f"{uid}/{purpose}/{attempt}".encode()).hexdigest()[:20]
+    return f"orchestrator-key-{digest}"
+
+
+def request_label(uid: str) -> str:
+    """The label every ticket of a request carries."""
+    return f"orchestrator-{uid}"
 
 
 assert API_VERSION == "orchestrator.dev/v1alpha1"

@@ -16,13 +16,14 @@ A reference is a dotted path rooted at a name the template does not bind itself:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from jinja2 import nodes
 
 from orchestrator.templates.engine import parse_expression
-from orchestrator.templates.errors import wrap_error
+from orchestrator.templates.errors import TemplateError, wrap_error
 from orchestrator.templates.sandbox import TemplateEnvironment, default_environment
 
 _SPECIAL_NAMES = frozenset({"self"})
@@ -218,3 +219,19 @@ def find_references_in_expression(
     finder = _finder(environment)
     finder.expression(parsed, set())
     return finder.references()
+
+
+def uses_scope(value: Any, scope: str) -> bool:
+    """Whether any template inside ``value`` (strings, mappings, lists) reads the scope ``scope``."""
+    if isinstance(value, str):
+        if "{" not in value:
+            return False
+        try:
+            return any(ref.path[0] == scope for ref in find_references(value))
+        except TemplateError:
+            return False
+    if isinstance(value, Mapping):
+        return any(uses_scope(v, scope) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(uses_scope(v, scope) for v in value)
+    return False

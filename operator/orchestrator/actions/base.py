@@ -1,0 +1,101 @@
+"""What every action type offers the reconciler, and what the reconciler offers it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from ..api.actions import Action
+from ..api.service_request import ActionStatus
+from ..redaction import Redactor
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class ActionContext:
+    """The request an action works for, and the services the handler lends it."""
+
+    uid: str
+    name: str
+    namespace: str
+    item: str
+    scopes: Mapping[str, Any]
+    redactor: Redactor
+    record_pending: Callable[[ActionStatus], Awaitable[None]]
+    """Persist a pending marker (the action's status with its idempotency key) before a non-idempotent call."""
+    now: Callable[[], datetime] = utcnow
+    jitter: Callable[[], float] = random.random
+    backoff_initial: float = 5.0
+    backoff_max: float = 300.0
+
+    def backoff(self, failures: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with full jitter in [50%, 100%]; a server's Retry-After wins when larger."""
+        base = min(self.backoff_max, self.backoff_initial * 2 ** max(failures - 1, 0))
+        delay = base * (0.5 + self.jitter() / 2)
+        return float(max(delay, retry_after or 0.0))
+
+
+@dataclass
+class StepResult:
+    """What one drive of an action achieved."""
+
+    status: ActionStatus
+    wait: float | None = None
+    """Come back after this many seconds (the action is waiting on its backend)."""
+    stall_reason: str | None = None
+    """Set when a person must act; the action's message says what."""
+    reason: str | None = None
+    """The condition reason while waiting (e.g. WaitingForBackend, RateLimited)."""
+    failure_reason: str | None = None
+    """For metrics: why this drive failed (temporary or permanent), if it did."""
+
+
+TeardownPolicy = Literal["Delete", "Orphan"]
+
+
+@dataclass
+class TeardownResult:
+    done: bool
+    message: str = ""
+    wait: float | None = None
+    stall_reason: str | None = None
+    failure_reason: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+class ActionRunner(Protocol):
+    """One action type. Rendering is pure; ``run`` drives the action one step further."""
+
+    type: str
+    supports_update: bool
+    """Whether a changed rendered input re-runs a Succeeded action."""
+
+    def render(self, action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+        """The action's rendered input. Raises ``TemplateError`` located at the failing field."""
+        ...
+
+    async def run(
+        self, action: Action, rendered: Mapping[str, Any], status: ActionStatus, ctx: ActionContext
+    ) -> StepResult:
+        """Create, adopt or poll; never blocks the event loop; never raises for backend failures."""
+        ...
+
+    async def changed(
+        self, action: Action, rendered: Mapping[str, Any], status: ActionStatus, ctx: ActionContext
+    ) -> StepResult:
+        """The rendered input of a started or finished action changed (a spec change)."""
+        ...
+
+    async def abort(self, status: ActionStatus, ctx: ActionContext, reason: str) -> str | None:
+        """Stop an unfinished action (best effort); returns a problem message or None."""
+        ...
+
+    async def teardown(self, status: ActionStatus, ctx: ActionContext, policy: TeardownPolicy) -> TeardownResult:
+        """Undo or leave the action's effect when its request is deleted."""
+        ...

@@ -1,0 +1,113 @@
+"""What the handlers share: clients and settings built once at startup and handed over through kopf's memo."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .. import __version__
+from ..actions.base import ActionRunner
+from ..actions.jira import JiraRunner, JiraTiming
+from ..api.catalog import CatalogItem
+from ..api.environments import EnvironmentsConfig
+from ..clients.jira_pool import JiraConnectionPool
+from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, decode_secret_data
+from ..config import Settings
+from ..metrics import Metrics
+from ..reconcile.request import CatalogLookup, SystemInfo
+
+EXPOSE_LABEL = "orchestrator.dev/expose"
+REVISION_ANNOTATION = "orchestrator.dev/revision"
+
+
+class EnvironmentsUnavailable(Exception):
+    """The environments ConfigMap exists but cannot be used; the message names the key and the problem."""
+
+
+@dataclass
+class OperatorContext:
+    settings: Settings
+    metrics: Metrics
+    kube: KubernetesApi
+    jira: JiraConnectionPool
+    runners: Mapping[str, ActionRunner]
+    system: SystemInfo
+    _environments: tuple[float, EnvironmentsConfig | None] | None = None
+    _items: dict[str, tuple[str, CatalogLookup]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, metrics: Metrics, kube: KubernetesApi) -> OperatorContext:
+        pool = JiraConnectionPool(kube, settings, metrics)
+        timing = JiraTiming(
+            poll_interval=settings.jira.poll_interval,
+            search_grace=settings.jira.search_grace,
+            auth_retry_interval=settings.jira.auth_retry_interval,
+        )
+        runners: dict[str, ActionRunner] = {"jira": JiraRunner(pool.get, timing)}
+        return cls(settings, metrics, kube, pool, runners, SystemInfo(settings.cluster_name, __version__))
+
+    async def close(self) -> None:
+        self.jira.close()
+        await self.kube.close()
+
+    async def environments(self) -> EnvironmentsConfig | None:
+        """The environments config from its ConfigMap (cached briefly); None when there is no ConfigMap."""
+        now = time.monotonic()
+        if self._environments is not None and now - self._environments[0] < self.settings.secret_cache_ttl:
+            return self._environments[1]
+        name = self.settings.environments_configmap
+        config_map = await self.kube.get(CONFIG_MAPS, name, self.settings.namespace)
+        config: EnvironmentsConfig | None = None
+        if config_map is not None:
+            text = (config_map.get("data") or {}).get("environments.yaml")
+            where = f"ConfigMap {self.settings.namespace}/{name} key environments.yaml"
+            if text is None:
+                raise EnvironmentsUnavailable(f"{where} is missing")
+            try:
+                config = EnvironmentsConfig.model_validate(yaml.safe_load(text) or {})
+            except yaml.YAMLError as error:
+                raise EnvironmentsUnavailable(f"{where} is not valid YAML: {error}") from None
+            except ValidationError as error:
+                first = error.errors(include_url=False)[0]
+                location = ".".join(str(p) for p in first["loc"])
+                raise EnvironmentsUnavailable(f"{where}: {location}: {first['msg']}") from None
+        self._environments = (now, config)
+        return config
+
+    async def exposed_secrets(self, namespace: str) -> dict[str, dict[str, str]]:
+        """The ``secrets`` scope: Secrets labelled orchestrator.dev/expose=true in the request's namespace."""
+        secrets = await self.kube.list(SECRETS, namespace, label_selector=f"{EXPOSE_LABEL}=true")
+        return {str(s["metadata"]["name"]): decode_secret_data(s) for s in secrets}
+
+    def catalog_item(self, name: str, bodies: Any) -> CatalogLookup:
+        """Look an item up in the kopf index (``bodies`` is the index's collection for ``name``, or None)."""
+        body: Mapping[str, Any] | None = next(iter(bodies), None) if bodies else None
+        if body is None:
+            return CatalogLookup(None)
+        version = str(body.get("metadata", {}).get("resourceVersion", ""))
+        cached = self._items.get(name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        revision = annotations.get(REVISION_ANNOTATION) or (body.get("status") or {}).get("catalogRevision")
+        try:
+            item = CatalogItem.model_validate(
+                {
+                    "apiVersion": body.get("apiVersion"),
+                    "kind": body.get("kind"),
+                    "metadata": {"name": name, "labels": body.get("metadata", {}).get("labels") or {}},
+                    "spec": body.get("spec") or {},
+                }
+            )
+            lookup = CatalogLookup(item, revision)
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            location = ".".join(str(p) for p in first["loc"])
+            lookup = CatalogLookup(None, revision, problem=f"the item cannot be read ({location}: {first['msg']})")
+        self._items[name] = (version, lookup)
+        return lookup

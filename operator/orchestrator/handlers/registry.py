@@ -1,0 +1,154 @@
+"""Every kopf registration of the operator. Each handler unpacks kwargs and calls a named domain function."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from ..api.conditions import STALLED, Reason
+from ..api.service_request import FINALIZER, REQUEUE_ANNOTATION, USER_ANNOTATIONS
+from ..clients.kubernetes import SERVICE_REQUESTS, KubernetesApiError
+from ..reconcile.status import Announcement
+from .cleanup import cleanup_request
+from .context import OperatorContext
+from .requests import ConcurrentChange, reconcile_request
+
+GROUP, VERSION = "orchestrator.dev", "v1alpha1"
+SR = (GROUP, VERSION, "servicerequests")
+CI = (GROUP, VERSION, "catalogitems")
+PREFIX = "orchestrator.dev"
+WAKE_INTERVAL = 60.0
+
+
+class OrchestratorProgressStorage(kopf.AnnotationsProgressStorage):
+    """kopf's progress in ``orchestrator.dev/*`` annotations, without hiding our user-operation annotations.
+
+    kopf drops every annotation under its prefix from the object's essence; ours (retry, abort, ...) share that
+    prefix but are inputs, so a change to one must be a change kopf reacts to.
+    """
+
+    def clear(self, *, essence: Any) -> Any:
+        kept = {
+            k: v for k, v in (essence.get("metadata", {}).get("annotations") or {}).items() if k in USER_ANNOTATIONS
+        }
+        essence = super().clear(essence=essence)
+        if kept:
+            essence.setdefault("metadata", {}).setdefault("annotations", {}).update(kept)
+        return essence
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.progress_storage = OrchestratorProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+
+
+def _context(memo: Any) -> OperatorContext:
+    context: OperatorContext = memo.orchestrator
+    return context
+
+
+def _emit(body: Any, events: list[Announcement]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+
+
+def _stalled_on_missing_item(status: Mapping[str, Any], **_: Any) -> bool:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == STALLED and condition.get("status") == "True":
+            return bool(condition.get("reason") == Reason.CATALOG_ITEM_NOT_FOUND)
+    return False
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.index(*CI, registry=registry)
+    def catalog_items(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+        return {
+            name: {
+                "apiVersion": body.get("apiVersion"),
+                "kind": body.get("kind"),
+                "metadata": dict(body.metadata),
+                "spec": dict(body.spec),
+                "status": dict(body.status),
+            }
+        }
+
+    @kopf.index(*SR, registry=registry)
+    def requests_by_phase(spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], None]:
+        item = str(spec.get("catalogItem") or spec.get("bundle") or "")
+        return {(item, str(status.get("phase") or "Pending")): None}
+
+    @kopf.index(*SR, registry=registry)
+    def requests_waiting_for_item(
+        name: str, namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
+    ) -> dict[str, tuple[str | None, str]]:
+        if _stalled_on_missing_item(status):
+            return {str(spec.get("catalogItem")): (namespace, name)}
+        return {}
+
+    @kopf.on.create(*SR, id="fulfil", registry=registry)
+    @kopf.on.update(*SR, id="fulfil-change", registry=registry)
+    async def fulfil(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        ctx = _context(memo)
+        catalog_items: kopf.Index[str, Any] = kwargs["catalog_items"]
+        try:
+            result = await reconcile_request(ctx, body, lambda name: ctx.catalog_item(name, catalog_items.get(name)))
+        except ConcurrentChange as error:
+            raise kopf.TemporaryError(str(error), delay=1) from None
+        if result.status_patch:
+            patch.status.update(result.status_patch)
+        _emit(body, result.events)
+        if result.wait is not None:
+            raise kopf.TemporaryError(result.outcome.message, delay=result.wait)
+        if result.outcome.stalled:
+            raise kopf.PermanentError(result.outcome.message)
+
+    @kopf.on.delete(*SR, id="cleanup", registry=registry)
+    async def cleanup(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        result = await cleanup_request(_context(memo), body)
+        if result.status_patch:
+            patch.status.update(result.status_patch)
+        _emit(body, result.events)
+        if not result.done:
+            raise kopf.TemporaryError("cleanup pending", delay=result.wait or 10.0)
+
+    async def wake(ctx: OperatorContext, namespace: str | None, name: str, token: str) -> None:
+        try:
+            await ctx.kube.patch(
+                SERVICE_REQUESTS, name, {"metadata": {"annotations": {REQUEUE_ANNOTATION: token}}}, namespace
+            )
+        except KubernetesApiError as error:
+            if error.status != 404:
+                raise
+
+    @kopf.on.event(*CI, registry=registry)
+    async def catalog_item_changed(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        requests_waiting_for_item: kopf.Index[str, Any] = kwargs["requests_waiting_for_item"]
+        if type == "DELETED":
+            return
+        token = f"catalog-item/{name}@{body.metadata.get('resourceVersion', '')}"
+        for namespace, request in list(requests_waiting_for_item.get(name, [])):
+            await wake(_context(memo), namespace, request, token)
+
+    @kopf.timer(*SR, interval=WAKE_INTERVAL, when=_stalled_on_missing_item, registry=registry)
+    async def recheck_missing_item(name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **kwargs: Any) -> None:
+        catalog_items: kopf.Index[str, Any] = kwargs["catalog_items"]
+        item = str(spec.get("catalogItem") or "")
+        found = catalog_items.get(item)
+        if found:
+            body = next(iter(found))
+            await wake(
+                _context(memo), namespace, name, f"catalog-item/{item}@{body['metadata'].get('resourceVersion')}"
+            )
+
+    return registry

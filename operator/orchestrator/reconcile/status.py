@@ -1,0 +1,149 @@
+"""The status contract: phase and kstatus conditions from what the reconciler found, and what to announce.
+
+Ready, Reconciling and Stalled are mutually exclusive: at most one of them is True. Ready is True only in
+phase Ready for the current generation; Reconciling is True only while the operator is making progress; Stalled
+is True only when a person must act (invalid input, authentication failure, permanent action failure, abort).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from ..api.base import ConditionStatus
+from ..api.conditions import (
+    APPROVED,
+    FULFILLED,
+    READY,
+    RECONCILING,
+    STALLED,
+    VALIDATED,
+    Reason,
+    set_condition,
+)
+from ..api.service_request import ActionStatus, Phase, ServiceRequestStatus
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where one reconcile left the request."""
+
+    phase: Phase
+    reason: str
+    message: str
+    stalled: bool = False
+    """A person must act (Stalled=True)."""
+    progressing: bool = True
+    """The operator is still working or waiting on a backend (Reconciling=True), when not stalled."""
+
+
+def mark(
+    status: ServiceRequestStatus,
+    type_: str,
+    value: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    generation: int,
+    now: datetime,
+) -> ServiceRequestStatus:
+    """A copy of ``status`` with one condition set (no-op changes keep the existing condition untouched)."""
+    conditions, changed = set_condition(
+        status.conditions, type_, value, reason, message, observed_generation=generation, now=now
+    )
+    return status.model_copy(update={"conditions": conditions}) if changed else status
+
+
+def apply_outcome(
+    status: ServiceRequestStatus, outcome: Outcome, *, generation: int, now: datetime
+) -> ServiceRequestStatus:
+    """Phase, observedGeneration and the three kstatus conditions for ``outcome``."""
+    ready = outcome.phase == "Ready" and not outcome.stalled
+    reconciling = not ready and not outcome.stalled and outcome.progressing
+    status = status.model_copy(update={"phase": outcome.phase, "observed_generation": generation})
+    ready_reason = Reason.SUCCEEDED if ready else outcome.reason
+    status = mark(
+        status, READY, "True" if ready else "False", ready_reason, outcome.message, generation=generation, now=now
+    )
+    status = mark(
+        status,
+        RECONCILING,
+        "True" if reconciling else "False",
+        outcome.reason if reconciling else (Reason.SUCCEEDED if ready else outcome.reason),
+        outcome.message if reconciling else "",
+        generation=generation,
+        now=now,
+    )
+    return mark(
+        status,
+        STALLED,
+        "True" if outcome.stalled else "False",
+        outcome.reason if outcome.stalled else (Reason.SUCCEEDED if ready else Reason.PROGRESSING),
+        outcome.message if outcome.stalled else "",
+        generation=generation,
+        now=now,
+    )
+
+
+def mark_validated(
+    status: ServiceRequestStatus, ok: bool, reason: str, message: str, *, generation: int, now: datetime
+) -> ServiceRequestStatus:
+    return mark(status, VALIDATED, "True" if ok else "False", reason, message, generation=generation, now=now)
+
+
+def mark_approved(
+    status: ServiceRequestStatus, ok: bool, reason: str, message: str, *, generation: int, now: datetime
+) -> ServiceRequestStatus:
+    return mark(status, APPROVED, "True" if ok else "False", reason, message, generation=generation, now=now)
+
+
+def mark_fulfilled(
+    status: ServiceRequestStatus, ok: bool, reason: str, message: str, *, generation: int, now: datetime
+) -> ServiceRequestStatus:
+    return mark(status, FULFILLED, "True" if ok else "False", reason, message, generation=generation, now=now)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A Kubernetes Event to emit for a transition."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+def _action_announcement(before: ActionStatus | None, after: ActionStatus) -> Announcement | None:
+    if before is not None and before.state == after.state and before.attempts == after.attempts:
+        return None
+    ref = f" ({after.external_ref.id})" if after.external_ref else ""
+    detail = f": {after.message}" if after.message else ""
+    text = f"action '{after.name}' {after.state.lower()}{ref}{detail}"
+    warning = after.state in ("Failed", "Aborted")
+    return Announcement("Warning" if warning else "Normal", f"Action{after.state}", text)
+
+
+def announcements(before: ServiceRequestStatus, after: ServiceRequestStatus) -> list[Announcement]:
+    """One event per action state change and per phase change (the message carries the reason)."""
+    result: list[Announcement] = []
+    previous = {action.name: action for action in before.actions}
+    for action in after.actions:
+        announcement = _action_announcement(previous.get(action.name), action)
+        if announcement is not None:
+            result.append(announcement)
+    stalled_before = _stalled_message(before)
+    stalled_after = _stalled_message(after)
+    if before.phase != after.phase or (stalled_after and stalled_after != stalled_before):
+        ready = next((c for c in after.conditions if c.type == READY), None)
+        message = ready.message if ready is not None and ready.message else after.phase
+        warning = after.phase in ("Failed", "Aborted") or bool(stalled_after)
+        reason = ready.reason if ready is not None else after.phase
+        result.append(Announcement("Warning" if warning else "Normal", reason, f"{after.phase}: {message}"))
+    return result
+
+
+def _stalled_message(status: ServiceRequestStatus) -> str | None:
+    stalled = next((c for c in status.conditions if c.type == STALLED), None)
+    return stalled.message if stalled is not None and stalled.status == "True" else None
