@@ -40,11 +40,20 @@ class OrchestratorProgressStorage(kopf.AnnotationsProgressStorage):
         return essence
 
 
+class OrchestratorDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """The last-handled essence, with our user-operation annotations in it (kopf drops its own prefix's)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        kept = {k: v for k, v in body.metadata.annotations.items() if k in USER_ANNOTATIONS}
+        if kept:
+            essence.setdefault("metadata", {}).setdefault("annotations", {}).update(kept)
+        return essence
+
+
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = OrchestratorProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = OrchestratorDiffBaseStorage(prefix=PREFIX, key="last-handled-configuration")
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
@@ -71,7 +80,7 @@ def _stalled_on_missing_item(status: Mapping[str, Any], **_: Any) -> bool:
 def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
-    @kopf.index(*CI, registry=registry)
+    @kopf.index(*CI, id="catalog_items", registry=registry)
     def catalog_items(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {
             name: {
@@ -83,12 +92,12 @@ def build_registry() -> kopf.OperatorRegistry:
             }
         }
 
-    @kopf.index(*SR, registry=registry)
+    @kopf.index(*SR, id="requests_by_phase", registry=registry)
     def requests_by_phase(spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], None]:
         item = str(spec.get("catalogItem") or spec.get("bundle") or "")
         return {(item, str(status.get("phase") or "Pending")): None}
 
-    @kopf.index(*SR, registry=registry)
+    @kopf.index(*SR, id="requests_waiting_for_item", registry=registry)
     def requests_waiting_for_item(
         name: str, namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
     ) -> dict[str, tuple[str | None, str]]:
@@ -131,7 +140,7 @@ def build_registry() -> kopf.OperatorRegistry:
             if error.status != 404:
                 raise
 
-    @kopf.on.event(*CI, registry=registry)
+    @kopf.on.event(*CI, id="wake-waiting-requests", registry=registry)
     async def catalog_item_changed(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
         requests_waiting_for_item: kopf.Index[str, Any] = kwargs["requests_waiting_for_item"]
         if type == "DELETED":
@@ -140,7 +149,9 @@ def build_registry() -> kopf.OperatorRegistry:
         for namespace, request in list(requests_waiting_for_item.get(name, [])):
             await wake(_context(memo), namespace, request, token)
 
-    @kopf.timer(*SR, interval=WAKE_INTERVAL, when=_stalled_on_missing_item, registry=registry)
+    @kopf.timer(
+        *SR, id="recheck-missing-item", interval=WAKE_INTERVAL, when=_stalled_on_missing_item, registry=registry
+    )
     async def recheck_missing_item(name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **kwargs: Any) -> None:
         catalog_items: kopf.Index[str, Any] = kwargs["catalog_items"]
         item = str(spec.get("catalogItem") or "")
