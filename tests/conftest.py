@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from orchestrator.cli.main import cli
 
+pytest_plugins = ["tests.k8s.fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,156 @@
+"""The operator end to end: kopf + our handlers against the API emulator, the real `jira` client against the fake."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from tests.fakes.jira_server import FakeJira
+from tests.k8s import ApiEmulator
+
+from .conftest import TEAM, request
+from .harness import EXPOSED, TOKEN, OperatorUnderTest, assert_kstatus, condition, is_true, phase, wait_until
+
+SR = "servicerequests"
+
+
+def tickets_for(jira: FakeJira, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in jira.issues_with_label(f"orchestrator-{obj['metadata']['uid']}")
+        if "orchestrator-escalation" not in i["fields"]["labels"]
+    ]
+
+
+def get(api: ApiEmulator, name: str = "orders-dns") -> dict[str, Any]:
+    obj = api.get(SR, name, TEAM)
+    assert obj is not None
+    return obj
+
+
+def wait_phase(api: ApiEmulator, wanted: str, name: str = "orders-dns", timeout: float = 15.0) -> dict[str, Any]:
+    obj = wait_until(
+        lambda: (o := api.get(SR, name, TEAM)) is not None and phase(o) == wanted and o, timeout, f"phase {wanted}"
+    )
+    assert isinstance(obj, dict)
+    return obj
+
+
+def test_full_lifecycle_to_ready(
+    cluster: ApiEmulator, jira: FakeJira, ticket_item: dict[str, Any], start_operator: Callable[..., OperatorUnderTest]
+) -> None:
+    operator = start_operator()
+    cluster.create(ticket_item)
+    cluster.create(request())
+    waiting = wait_until(
+        lambda: (
+            (o := get(cluster))
+            and (o.get("status") or {}).get("actions")
+            and o["status"]["actions"][0].get("externalRef")
+            and o
+        ),
+        what="ticket ref",
+    )
+    assert phase(waiting) == "Provisioning"
+    assert is_true(waiting, "Reconciling")
+    [ticket] = tickets_for(jira, waiting)
+    fields = ticket["fields"]
+    assert fields["summary"] == "DNS record orders for team-orders"
+    assert fields["description"] == "TTL 300 in staging (eu-west-1)"
+    assert fields["priority"]["name"] == "High"
+    assert [c["name"] for c in fields["components"]] == ["PostgreSQL"]
+    assert fields["customfield_10010"] == "orders.example.com"
+    assert {"dns", TEAM, f"orchestrator-{waiting['metadata']['uid']}"} <= set(fields["labels"])
+    jira.complete(ticket["key"])
+    ready = wait_phase(cluster, "Ready")
+    status = ready["status"]
+    assert is_true(ready, "Ready") and is_true(ready, "Fulfilled") and is_true(ready, "Validated")
+    assert status["observedGeneration"] == ready["metadata"]["generation"]
+    assert status["catalogItem"] == {
+        "kind": "CatalogItem",
+        "name": "dns-ticket",
+        "version": "1.2.0",
+        "revision": "rev-1",
+    }
+    assert status["outputs"] == {"fqdn": "orders.example.com", "ticket": ticket["key"]}
+    assert status["actions"][0]["outputs"]["resolution"] == "Done"
+    assert status["outputsSecretRef"] == {"name": "orders-dns-outputs"}
+    outputs_secret = cluster.get("secrets", "orders-dns-outputs", TEAM)
+    assert outputs_secret is not None
+    assert outputs_secret["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
+    stored = outputs_secret.get("data") or {}
+    value = (
+        base64.b64decode(stored["apiKey"]).decode() if "apiKey" in stored else outputs_secret["stringData"]["apiKey"]
+    )
+    assert value == EXPOSED
+    reasons = [e["reason"] for e in cluster.events(TEAM, involving=ready)]
+    assert "ActionWaiting" in reasons and "ActionSucceeded" in reasons and "Succeeded" in reasons
+    for version in cluster.versions(SR, "orders-dns", TEAM):
+        assert_kstatus(version)
+    assert len(tickets_for(jira, ready)) == 1
+    # A no-op resync writes nothing: the status is already what the reconciler would write.
+    metrics = operator.metrics.exposition().decode()
+    assert 'orchestrator_service_requests{item="dns-ticket",phase="Ready"} 1.0' in metrics
+    with urllib.request.urlopen(f"{operator.probe_url}/healthz") as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"{operator.probe_url}/readyz") as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"{operator.probe_url}/metrics") as response:
+        assert b"orchestrator_jira_calls" in response.read()
+
+
+def test_invalid_fields_stall_then_recover_after_a_spec_fix(
+    cluster: ApiEmulator, jira: FakeJira, ticket_item: dict[str, Any], start_operator: Callable[..., OperatorUnderTest]
+) -> None:
+    start_operator()
+    cluster.create(ticket_item)
+    cluster.create(request(fields={"host": "Bad_Host", "ttl": 5, "extra": 1}))
+    stalled = wait_until(lambda: is_true(o := get(cluster), "Stalled") and o, what="Stalled")
+    message = condition(stalled, "Stalled")["message"]  # type: ignore[index]
+    assert condition(stalled, "Stalled")["reason"] == "InvalidFields"  # type: ignore[index]
+    assert (
+        "spec.fields.host" in message and "spec.fields.ttl" in message and "spec.fields.extra: unknown field" in message
+    )
+    assert phase(stalled) == "Failed" and not is_true(stalled, "Ready") and not is_true(stalled, "Reconciling")
+    assert jira.issues == {}
+    cluster.patch(SR, "orders-dns", {"spec": {"fields": {"host": "orders", "ttl": None, "extra": None}}}, TEAM)
+    fixed = wait_until(lambda: (o := get(cluster)) and phase(o) == "Provisioning" and o, what="Provisioning")
+    assert fixed["status"]["observedGeneration"] == fixed["metadata"]["generation"] == 2
+    [ticket] = wait_until(lambda: tickets_for(jira, fixed), what="ticket")
+    jira.complete(ticket["key"])
+    wait_phase(cluster, "Ready")
+
+
+def test_missing_item_heals_when_the_item_appears(
+    cluster: ApiEmulator, jira: FakeJira, ticket_item: dict[str, Any], start_operator: Callable[..., OperatorUnderTest]
+) -> None:
+    start_operator()
+    cluster.create(request())
+    stalled = wait_until(
+        lambda: is_true(o := get(cluster), "Stalled", "CatalogItemNotFound") and o, what="item missing"
+    )
+    assert phase(stalled) == "Pending"
+    time.sleep(0.5)
+    cluster.create(ticket_item)
+    healed = wait_until(lambda: tickets_for(jira, get(cluster)), what="ticket after the item appeared")
+    assert len(healed) == 1
+    assert not is_true(get(cluster), "Stalled")
+
+
+def test_loop_stays_responsive_while_jira_answers_slowly(
+    cluster: ApiEmulator, jira: FakeJira, ticket_item: dict[str, Any], start_operator: Callable[..., OperatorUnderTest]
+) -> None:
+    operator = start_operator()
+    cluster.create(ticket_item)
+    jira.inject(method="POST", path="/rest/api/2/issue", delay=1.0, times=3)
+    jira.inject(method="GET", path="/rest/api/2/issue/*", delay=1.0)
+    for index in range(3):
+        cluster.create(request(f"slow-{index}", fields={"host": f"slow{index}"}))
+    for index in range(3):
+        wait_until(lambda i=index: tickets_for(jira, get(cluster, f"slow-{i}")), timeout=20, what="slow ticket")
+    time.sleep(1.5)
+    assert operator.max_lag() < 0.1, f"event loop lag {operator.max_lag():.3f}s while JIRA answered slowly"
+    assert TOKEN not in str(cluster.list(SR, TEAM))
