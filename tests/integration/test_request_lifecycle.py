@@ -154,3 +154,33 @@ def test_loop_stays_responsive_while_jira_answers_slowly(
     time.sleep(1.5)
     assert operator.max_lag() < 0.1, f"event loop lag {operator.max_lag():.3f}s while JIRA answered slowly"
     assert TOKEN not in str(cluster.list(SR, TEAM))
+
+
+def test_spec_change_rerenders_without_a_second_ticket(
+    cluster: ApiEmulator, jira: FakeJira, ticket_item: dict[str, Any], start_operator: Callable[..., OperatorUnderTest]
+) -> None:
+    """A ticket is not re-created on a spec change; the open ticket gets a comment and status follows generation."""
+    start_operator()
+    cluster.create(ticket_item)
+    cluster.create(request())
+    waiting = wait_until(
+        lambda: (o := get(cluster)) and (o.get("status") or {}).get("actions", [{}])[0].get("externalRef") and o
+    )
+    [ticket] = tickets_for(jira, waiting)
+    first_hash = waiting["status"]["actions"][0]["inputHash"]
+    cluster.patch(SR, "orders-dns", {"spec": {"fields": {"ttl": 600}}}, TEAM)
+    changed = wait_until(
+        lambda: (
+            (o := get(cluster))["status"].get("observedGeneration") == 2
+            and o["status"]["actions"][0]["inputHash"] != first_hash
+            and o
+        ),
+        what="re-rendered input",
+    )
+    assert is_true(changed, "Reconciling")
+    comments = jira.issue(ticket["key"])["fields"]["comment"]["comments"]
+    assert any("TTL 600" in c["body"] for c in comments)
+    jira.complete(ticket["key"])
+    ready = wait_phase(cluster, "Ready")
+    assert ready["status"]["observedGeneration"] == 2
+    assert len(tickets_for(jira, ready)) == 1

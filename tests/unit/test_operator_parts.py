@@ -152,3 +152,10 @@ def test_metrics_labels_are_bounded_and_exposed() -> None:
     text = metrics.exposition().decode()
     assert 'orchestrator_service_requests{item="db",phase="Ready"} 2.0' in text
     assert 'orchestrator_circuit_breaker_state{connection="default",state="open",system="jira"} 1.0' in text
+
+
+def test_the_example_config_loads() -> None:
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root / "examples" / "operator" / "config.yaml", {})
+    assert settings.jira.escalation_project == "OPS"
+    assert settings.deletion_deadline == 600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,15 @@ from .probes import ProbeServer
 from .registry import build_registry, configure_kopf
 
 Flag = asyncio.Event | asyncio.Future[Any] | threading.Event
+
+
+class WaitingIsNotAnError(logging.Filter):
+    """kopf logs every ``TemporaryError`` at ERROR; ours mostly mean "waiting on a backend", so they are INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed temporarily" in record.getMessage():
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 def _counts(index: Any) -> Mapping[tuple[str, str], int]:
@@ -86,18 +96,23 @@ async def run_operator(
     probes: list[ProbeServer] | None = None,
 ) -> None:
     """Run until ``stop_flag`` is set (or a signal arrives, when run from the command line)."""
+    waiting_filter = WaitingIsNotAnError()
+    logging.getLogger("kopf.objects").addFilter(waiting_filter)
     access = ClusterAccess.load(kubeconfig, context)
     registry = operator_registry(settings, access=access, metrics=metrics or Metrics(), probes=probes)
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings)
-    await kopf.operator(
-        registry=registry,
-        settings=kopf_settings,
-        memo=kopf.Memo(),
-        clusterwide=not settings.watch_namespaces,
-        namespaces=settings.watch_namespaces,
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-    )
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_settings,
+            memo=kopf.Memo(),
+            clusterwide=not settings.watch_namespaces,
+            namespaces=settings.watch_namespaces,
+            standalone=settings.peering is None,
+            peering_name=settings.peering,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        logging.getLogger("kopf.objects").removeFilter(waiting_filter)
