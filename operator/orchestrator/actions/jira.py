@@ -152,12 +152,19 @@ class JiraRunner:
         assert block is not None
         updates: dict[str, Any] = {"input_hash": None}
         if status.external_ref is not None and status.state in ("Running", "Waiting"):
-            client = await self._connections(block.connection)
             try:
+                client = await self._connections(block.connection)
                 await client.add_comment(
                     status.external_ref.id,
                     f"The request {ctx.namespace}/{ctx.name} changed.\n"
                     f"Summary: {rendered.get('summary', '')}\n\n{rendered.get('description', '')}",
+                )
+            except ConnectionUnavailable as error:
+                message = f"JIRA connection '{block.connection}': {error}"
+                return StepResult(
+                    status.model_copy(update={"message": message}),
+                    wait=self._timing.auth_retry_interval,
+                    stall_reason=Reason.CONNECTION_NOT_CONFIGURED,
                 )
             except JiraCallError as error:
                 return self._failed_call(error, status, ctx)

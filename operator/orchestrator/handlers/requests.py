@@ -360,14 +360,18 @@ async def _drive(
             return _template_failure(run, action.name, error)
         digest = input_hash(rendered)
         context = _action_context(run, template_scopes, status)
+        step: StepResult | None = None
         if status.input_hash not in (None, digest) and status.state != "Pending":
             changed = await runner.changed(action, rendered, status, context)
+            if changed.wait is not None or changed.stall_reason is not None:
+                step = changed  # the change was not passed on: keep the old hash so it is tried again
             status = changed.status
-        if status.input_hash is None or status.state == "Pending":
-            status = status.model_copy(update={"input_hash": digest})
         started = status.started_at
-        step: StepResult = await runner.run(action, rendered, status, context)
-        status = step.status.model_copy(update={"input_hash": digest})
+        if step is None:
+            step = await runner.run(action, rendered, status, context)
+            status = step.status.model_copy(update={"input_hash": digest})
+        else:
+            status = step.status
         run.status = _with_action(run.status, status)
         _observe(run, action.type, step, started)
         if step.stall_reason is not None:
