@@ -55,6 +55,15 @@ def make(rest: RestClient, name: str = "demo", ns: str = "team-a", **extra: Any)
     return dict(response.body)
 
 
+def _eventually(fn: Any, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := fn()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {fn}")
+        time.sleep(0.02)
+    return result
+
+
 # 1. Stamping on create.
 
 
@@ -139,6 +148,12 @@ def test_cluster_scoped_objects_have_no_namespace(rest: RestClient) -> None:
     response = rest.post(ITEMS, body)
     assert response.status == 201
     assert "namespace" not in response.body["metadata"]
+
+
+def test_dry_run_changes_nothing(rest: RestClient) -> None:
+    response = rest.post(SRS.format(ns="team-a"), sr("dry"), params={"dryRun": "All"})
+    assert response.status == 201 and response.body["metadata"]["name"] == "dry"
+    assert rest.get(SRS.format(ns="team-a") + "/dry").status == 404
 
 
 # 2. Generation.
@@ -644,6 +659,35 @@ def test_our_crds_are_loaded_as_objects(k8s_api: ApiEmulator) -> None:
     assert [c["name"] for c in resource.printer_columns][:2] == ["Item", "Bundle"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("GET", SRS.format(ns="team-a") + "/demo/status", 200),
+        ("PATCH", CMS.format(ns="team-a") + "/cm/status", 404),
+        ("PATCH", SRS.format(ns="team-a") + "/demo/scale", 404),
+        ("GET", GROUP + "/namespaces/team-a/nonexistents", 404),
+        ("GET", "/apis/orchestrator.dev/v9/servicerequests", 404),
+        ("GET", ITEMS.replace("/catalogitems", "/namespaces/team-a/catalogitems"), 404),
+    ],
+    ids=[
+        "get-status",
+        "no-status-subresource",
+        "unknown-subresource",
+        "unknown-resource",
+        "unknown-version",
+        "cluster-kind-in-namespace",
+    ],
+)
+def test_unknown_urls(rest: RestClient, method: str, path: str, code: int) -> None:
+    make(rest)
+    rest.post(CMS.format(ns="team-a"), {"metadata": {"name": "cm"}})
+    response = rest.request(
+        method, path, {"status": {}} if method == "PATCH" else None, content_type="application/merge-patch+json"
+    )
+    assert response.status == code
+    assert response.body["kind"] == ("ServiceRequest" if code == 200 else "Status")
+
+
 # 10. Tables.
 
 
@@ -750,6 +794,17 @@ def test_kmock_reactions_take_precedence(rest: RestClient, k8s_api: ApiEmulator)
     assert unchanged is not None and unchanged["spec"]["environment"] == "dev"  # a failed write changes nothing
 
 
+def test_access_record_counts_watches_when_they_start(rest: RestClient, k8s_api: ApiEmulator) -> None:
+    k8s_api.reset_access()
+    received: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: received.extend(rest.watch(ALL_SRS, timeoutSeconds=1)))
+    thread.start()
+    watch = Access("watch", "orchestrator.dev", "servicerequests", None, None, 200)
+    _eventually(lambda: k8s_api.access_counts()[watch] == 1)
+    thread.join(5)
+    assert k8s_api.access_counts()[watch] == 1
+
+
 # 12. Events are stored objects.
 
 
@@ -821,15 +876,6 @@ def test_kubernetes_client_through_a_kubeconfig(k8s_kubeconfig: Any, k8s_api: Ap
 
 
 # A real kopf operator against the emulator.
-
-
-def _eventually(fn: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := fn()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {fn}")
-        time.sleep(0.02)
-    return result
 
 
 def test_kopf_operator_runs_handlers_once_and_releases_the_finalizer(k8s_api: ApiEmulator, kopf_operator: Any) -> None:
@@ -935,49 +981,3 @@ def test_standalone_server_serves_loaded_objects() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(10) == 0
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "code"),
-    [
-        ("GET", SRS.format(ns="team-a") + "/demo/status", 200),
-        ("PATCH", CMS.format(ns="team-a") + "/cm/status", 404),
-        ("PATCH", SRS.format(ns="team-a") + "/demo/scale", 404),
-        ("GET", GROUP + "/namespaces/team-a/nonexistents", 404),
-        ("GET", "/apis/orchestrator.dev/v9/servicerequests", 404),
-        ("GET", ITEMS.replace("/catalogitems", "/namespaces/team-a/catalogitems"), 404),
-    ],
-    ids=[
-        "get-status",
-        "no-status-subresource",
-        "unknown-subresource",
-        "unknown-resource",
-        "unknown-version",
-        "cluster-kind-in-namespace",
-    ],
-)
-def test_unknown_urls(rest: RestClient, method: str, path: str, code: int) -> None:
-    make(rest)
-    rest.post(CMS.format(ns="team-a"), {"metadata": {"name": "cm"}})
-    response = rest.request(
-        method, path, {"status": {}} if method == "PATCH" else None, content_type="application/merge-patch+json"
-    )
-    assert response.status == code
-    assert response.body["kind"] == ("ServiceRequest" if code == 200 else "Status")
-
-
-def test_dry_run_changes_nothing(rest: RestClient) -> None:
-    response = rest.post(SRS.format(ns="team-a"), sr("dry"), params={"dryRun": "All"})
-    assert response.status == 201 and response.body["metadata"]["name"] == "dry"
-    assert rest.get(SRS.format(ns="team-a") + "/dry").status == 404
-
-
-def test_access_record_counts_watches_when_they_start(rest: RestClient, k8s_api: ApiEmulator) -> None:
-    k8s_api.reset_access()
-    received: list[dict[str, Any]] = []
-    thread = threading.Thread(target=lambda: received.extend(rest.watch(ALL_SRS, timeoutSeconds=1)))
-    thread.start()
-    watch = Access("watch", "orchestrator.dev", "servicerequests", None, None, 200)
-    _eventually(lambda: k8s_api.access_counts()[watch] == 1)
-    thread.join(5)
-    assert k8s_api.access_counts()[watch] == 1
