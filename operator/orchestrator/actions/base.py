@@ -24,7 +24,6 @@ class ActionContext:
     uid: str
     name: str
     namespace: str
-    item: str
     scopes: Mapping[str, Any]
     redactor: Redactor
     record_pending: Callable[[ActionStatus], Awaitable[None]]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..actions.base import ActionContext, utcnow
+from ..actions.base import utcnow
 from ..api.base import dump
 from ..api.conditions import Reason
 from ..reconcile.patches import merge_patch
@@ -48,17 +48,7 @@ async def cleanup_request(ctx: OperatorContext, body: Mapping[str, Any]) -> Clea
         if action.external_ref is None or runner is None:
             actions.append(action)
             continue
-        context = ActionContext(
-            uid=view.uid,
-            name=view.name,
-            namespace=view.namespace,
-            item=status.catalog_item.name if status.catalog_item else "",
-            scopes={},
-            redactor=Redactor(),
-            record_pending=no_marker,
-            backoff_initial=ctx.settings.jira.backoff_initial_delay,
-            backoff_max=ctx.settings.jira.backoff_max_delay,
-        )
+        context = ctx.action_context(view, {}, Redactor(), no_marker)
         result = await runner.teardown(action, context, policy)
         if result.done:
             action = action.model_copy(update={"external_ref": None, "message": result.message or action.message})

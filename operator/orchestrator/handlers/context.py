@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,15 +11,17 @@ import yaml
 from pydantic import ValidationError
 
 from .. import __version__
-from ..actions.base import ActionRunner
+from ..actions.base import ActionContext, ActionRunner
 from ..actions.jira import JiraRunner, JiraTiming
 from ..api.catalog import CatalogItem
 from ..api.environments import EnvironmentsConfig
+from ..api.service_request import ActionStatus
 from ..clients.jira_pool import JiraConnectionPool
 from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, decode_secret_data
 from ..config import Settings
 from ..metrics import Metrics
-from ..reconcile.request import CatalogLookup, SystemInfo
+from ..reconcile.request import CatalogLookup, RequestView, SystemInfo
+from ..redaction import Redactor
 
 EXPOSE_LABEL = "orchestrator.dev/expose"
 REVISION_ANNOTATION = "orchestrator.dev/revision"
@@ -50,6 +52,25 @@ class OperatorContext:
         )
         runners: dict[str, ActionRunner] = {"jira": JiraRunner(pool.get, timing)}
         return cls(settings, metrics, kube, pool, runners, SystemInfo(settings.cluster_name, __version__))
+
+    def action_context(
+        self,
+        view: RequestView,
+        scopes: Mapping[str, Any],
+        redactor: Redactor,
+        record_pending: Callable[[ActionStatus], Awaitable[None]],
+    ) -> ActionContext:
+        """What an action runner gets for one request: identity, scopes, redaction, backoff settings."""
+        return ActionContext(
+            uid=view.uid,
+            name=view.name,
+            namespace=view.namespace,
+            scopes=scopes,
+            redactor=redactor,
+            record_pending=record_pending,
+            backoff_initial=self.settings.jira.backoff_initial_delay,
+            backoff_max=self.settings.jira.backoff_max_delay,
+        )
 
     async def close(self) -> None:
         self.jira.close()

@@ -84,13 +84,13 @@ class _Run:
     redactor: Redactor
     wait: float | None = None
 
-    async def record_pending(self, action: ActionStatus) -> None:
-        """Write the action's pending marker to the API server before a non-idempotent call."""
-        self.status = _with_action(self.status, action)
-        patch = {
-            "metadata": {"resourceVersion": self.body_version},
-            "status": {"actions": [dump(a) for a in self.status.actions]},
-        }
+    async def write_status(self, fields: Mapping[str, Any]) -> None:
+        """Write ``fields`` of the status now, guarded by the resourceVersion this reconcile started from.
+
+        Used for pending markers before non-idempotent calls: if anyone wrote the request meanwhile, the write
+        fails (409) and the reconcile starts over on the fresh object instead of acting on a stale one.
+        """
+        patch = {"metadata": {"resourceVersion": self.body_version}, "status": dict(fields)}
         try:
             written = await self.ctx.kube.patch(
                 SERVICE_REQUESTS, self.view.name, patch, self.view.namespace, subresource="status"
@@ -100,6 +100,16 @@ class _Run:
                 raise ConcurrentChange("the request changed while it was being processed") from None
             raise
         self.body_version = str(written.get("metadata", {}).get("resourceVersion", self.body_version))
+
+    async def record_pending(self, action: ActionStatus) -> None:
+        """Write the action's pending marker to the API server before a non-idempotent call."""
+        self.status = _with_action(self.status, action)
+        await self.write_status({"actions": [dump(a) for a in self.status.actions]})
+
+    async def record_escalation(self, status: ServiceRequestStatus) -> None:
+        """Write the escalation's pending marker before its ticket is created."""
+        self.status = status
+        await self.write_status({"escalation": dump(status.escalation) if status.escalation else None})
 
 
 def _with_action(status: ServiceRequestStatus, action: ActionStatus) -> ServiceRequestStatus:
@@ -217,7 +227,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
         or current.reason != escalation_reason
         or (current.ticket is None and current.idempotency_key is not None)
     ):
-        step = await escalate(ctx, view, run.status, escalation_reason, _escalation_writer(run))
+        step = await escalate(ctx, view, run.status, escalation_reason, run.record_escalation)
         run.status = step.status
         escalation_events = step.events
         if step.wait is not None:
@@ -227,26 +237,6 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
     result = finish(outcome)
     result.events = escalation_events + result.events
     return result
-
-
-def _escalation_writer(run: _Run) -> Callable[[ServiceRequestStatus], Any]:
-    async def write(status: ServiceRequestStatus) -> None:
-        run.status = status
-        patch = {
-            "metadata": {"resourceVersion": run.body_version},
-            "status": {"escalation": dump(status.escalation) if status.escalation else None},
-        }
-        try:
-            written = await run.ctx.kube.patch(
-                SERVICE_REQUESTS, run.view.name, patch, run.view.namespace, subresource="status"
-            )
-        except KubernetesApiError as error:
-            if error.status == 409:
-                raise ConcurrentChange("the request changed while it was being processed") from None
-            raise
-        run.body_version = str(written.get("metadata", {}).get("resourceVersion", run.body_version))
-
-    return write
 
 
 def _redacted(action: ActionStatus, redactor: Redactor) -> ActionStatus:
@@ -268,7 +258,7 @@ async def _abort(run: _Run, reason: str) -> Outcome:
         runner = run.ctx.runners.get(status.type)
         if status.state in ("Pending", "Running", "Waiting"):
             if runner is not None:
-                problem = await runner.abort(status, _action_context(run, {}, status), reason)
+                problem = await runner.abort(status, _action_context(run, {}), reason)
                 if problem:
                     problems.append(problem)
             status = status.model_copy(
@@ -280,19 +270,8 @@ async def _abort(run: _Run, reason: str) -> Outcome:
     return Outcome("Aborted", Reason.ABORTED, message, stalled=True)
 
 
-def _action_context(run: _Run, template_scopes: Mapping[str, Any], status: ActionStatus) -> ActionContext:
-    settings = run.ctx.settings.jira
-    return ActionContext(
-        uid=run.view.uid,
-        name=run.view.name,
-        namespace=run.view.namespace,
-        item=run.status.catalog_item.name if run.status.catalog_item else "",
-        scopes=template_scopes,
-        redactor=run.redactor,
-        record_pending=run.record_pending,
-        backoff_initial=settings.backoff_initial_delay,
-        backoff_max=settings.backoff_max_delay,
-    )
+def _action_context(run: _Run, template_scopes: Mapping[str, Any]) -> ActionContext:
+    return run.ctx.action_context(run.view, template_scopes, run.redactor, run.record_pending)
 
 
 def _template_failure(run: _Run, action_name: str, error: TemplateError) -> Outcome:
@@ -359,7 +338,7 @@ async def _drive(
         except TemplateError as error:
             return _template_failure(run, action.name, error)
         digest = input_hash(rendered)
-        context = _action_context(run, template_scopes, status)
+        context = _action_context(run, template_scopes)
         step: StepResult | None = None
         if status.input_hash not in (None, digest) and status.state != "Pending":
             changed = await runner.changed(action, rendered, status, context)
