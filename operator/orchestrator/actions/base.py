@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -65,7 +65,6 @@ class TeardownResult:
     wait: float | None = None
     stall_reason: str | None = None
     failure_reason: str | None = None
-    messages: list[str] = field(default_factory=list)
 
 
 class ActionRunner(Protocol):

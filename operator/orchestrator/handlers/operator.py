@@ -43,6 +43,7 @@ def operator_registry(
     """Our handlers plus login, startup and cleanup bound to these settings (no module-level state)."""
     registry = build_registry()
     state = {"ready": False}
+    operator_settings = settings  # kopf hands its own `settings` to the startup handler
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -81,7 +82,6 @@ def operator_registry(
         if context is not None:
             await context.close()
 
-    operator_settings = settings
     return registry
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..actions.base import ActionContext, StepResult, utcnow
+from ..api.actions import Action
 from ..api.base import LocalObjectReference, dump
 from ..api.conditions import Reason
 from ..api.service_request import (
@@ -70,7 +71,6 @@ class ReconcileResult:
     outcome: Outcome
     wait: float | None = None
     events: list[Announcement] = field(default_factory=list)
-    status: ServiceRequestStatus | None = None
 
 
 @dataclass
@@ -126,7 +126,7 @@ def _finish(
     status = apply_outcome(run.status, outcome, generation=run.view.generation, now=now)
     new = dump(status)
     patch = merge_patch(body_status, new)
-    result = ReconcileResult(patch, outcome, run.wait, announcements(before, status), status)
+    result = ReconcileResult(patch, outcome, run.wait, announcements(before, status))
     for announcement in result.events:
         if announcement.reason.startswith("Action"):
             continue
@@ -155,11 +155,11 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
         run.status = run.status.model_copy(update={"actions": [_redacted(a, run.redactor) for a in run.status.actions]})
         return _finish(run, before, _redacted_outcome(outcome, run.redactor), body_status)
 
-    def blocked(block: Blocked, *, validated: bool = False) -> ReconcileResult:
+    def blocked(block: Blocked) -> ReconcileResult:
         if block.condition == "Approved":
             run.status = mark_approved(run.status, False, block.reason, block.message, generation=generation, now=now)
             return finish(Outcome(block.phase, block.reason, block.message, stalled=False, progressing=False))
-        run.status = mark_validated(run.status, validated, block.reason, block.message, generation=generation, now=now)
+        run.status = mark_validated(run.status, False, block.reason, block.message, generation=generation, now=now)
         return finish(Outcome(block.phase, block.reason, block.message, stalled=True))
 
     name = view.spec.catalog_item if view.spec is not None else None
@@ -286,7 +286,7 @@ def _template_failure(run: _Run, action_name: str, error: TemplateError) -> Outc
 
 
 async def _drive(
-    run: _Run, resolved: Resolved, actions: list[Any], secrets: Mapping[str, Mapping[str, str]]
+    run: _Run, resolved: Resolved, actions: list[Action], secrets: Mapping[str, Mapping[str, str]]
 ) -> Outcome:
     generation = run.view.generation
     now = utcnow()
@@ -298,7 +298,6 @@ async def _drive(
         generation=generation,
         now=now,
     )
-    by_name = {a.name: a for a in actions}
     while True:
         statuses = {a.name: a for a in run.status.actions}
         plan = plan_actions(actions, statuses)
@@ -314,7 +313,7 @@ async def _drive(
             return Outcome("Failed", Reason.ACTION_FAILED, message, stalled=True)
         if plan.all_done:
             return await _complete(run, resolved, template_scopes)
-        action = by_name[plan.next.name] if plan.next is not None else None
+        action = plan.next
         assert action is not None
         status = statuses[action.name]
         if action.when is not None:
