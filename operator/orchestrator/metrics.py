@@ -86,6 +86,7 @@ class Metrics:
             "Largest event-loop lag seen since the process started",
             registry=self.registry,
         )
+        self.max_lag = 0.0
         self._by_phase: Callable[[], Mapping[tuple[str, str], int]] = dict
         self.registry.register(_RequestsByPhase(lambda: self._by_phase()))
 
@@ -99,7 +100,8 @@ class Metrics:
 
     def observe_lag(self, seconds: float) -> None:
         self.event_loop_lag.observe(seconds)
-        if seconds > self.event_loop_lag_max._value.get():
+        if seconds > self.max_lag:
+            self.max_lag = seconds
             self.event_loop_lag_max.set(seconds)
 
     def exposition(self) -> bytes:

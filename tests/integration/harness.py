@@ -115,7 +115,7 @@ class OperatorUnderTest:
         return f"http://127.0.0.1:{self.probes[0].port}"
 
     def max_lag(self) -> float:
-        return float(self.metrics.event_loop_lag_max._value.get())
+        return self.metrics.max_lag
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:

@@ -127,9 +127,7 @@ def _finish(
     new = dump(status)
     patch = merge_patch(body_status, new)
     result = ReconcileResult(patch, outcome, run.wait, announcements(before, status))
-    for announcement in result.events:
-        if announcement.reason.startswith("Action"):
-            continue
+    if before.phase != status.phase:
         run.ctx.metrics.transitions.labels(status.catalog_item.name if status.catalog_item else "", status.phase).inc()
     return result
 
