@@ -115,6 +115,7 @@ class _LibraryError(Exception):
         (requests.ReadTimeout("slow"), JiraErrorKind.UNAVAILABLE, True, None),
         (_LibraryError(_Response(429, {}, {"Retry-After": "7"})), JiraErrorKind.RATE_LIMITED, False, 7.0),
         (_LibraryError(_Response(503, {}, {"Retry-After": "3"})), JiraErrorKind.UNAVAILABLE, False, 3.0),
+        (_LibraryError(_Response(429, {}, {"Retry-After": "soon"})), JiraErrorKind.RATE_LIMITED, False, None),
         (_LibraryError(_Response(500, {"errorMessages": ["boom"]})), JiraErrorKind.UNAVAILABLE, True, None),
         (_LibraryError(_Response(401, {})), JiraErrorKind.AUTH, False, None),
         (_LibraryError(_Response(403, {})), JiraErrorKind.AUTH, False, None),
@@ -126,7 +127,7 @@ class _LibraryError(Exception):
         ),
         (_LibraryError(_Response(400, {"errors": {"project": "unknown project"}})), JiraErrorKind.INVALID, False, None),
     ],
-    ids=["dropped", "timeout", "429", "503", "500", "401", "403", "404", "400"],
+    ids=["dropped", "timeout", "429", "503", "429-unreadable-retry-after", "500", "401", "403", "404", "400"],
 )
 def test_classify(error: BaseException, kind: JiraErrorKind, unknown: bool, retry_after: float | None) -> None:
     redact = Redactor([TOKEN])

@@ -35,8 +35,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     try:
         return max(float(value), 0.0)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+        pass
+    try:  # the HTTP-date form; a header that is neither is ignored rather than failing the classification
+        return max(email.utils.parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def _error_text(response: Any) -> str:
