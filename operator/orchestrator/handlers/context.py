@@ -125,7 +125,7 @@ class OperatorContext:
                     "spec": body.get("spec") or {},
                 }
             )
-            lookup = CatalogLookup(item, revision)
+            lookup = CatalogLookup.found(item, revision)
         except ValidationError as error:
             first = error.errors(include_url=False)[0]
             location = ".".join(str(p) for p in first["loc"])

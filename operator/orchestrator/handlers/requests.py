@@ -207,9 +207,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
         )
 
     secrets: dict[str, dict[str, str]] = {}
-    if any(uses_scope(dump(a), "secrets") for a in actions) or any(
-        uses_scope(o.value, "secrets") for o in item.spec.outputs
-    ):
+    if lookup.reads_secrets:
         secrets = await ctx.exposed_secrets(view.namespace)
         run.redactor.add(v for values in secrets.values() for v in values.values())
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..api.actions import Action
+from ..api.base import dump
 from ..api.catalog import CatalogItem
 from ..api.conditions import Reason
 from ..api.environments import EnvironmentsConfig
@@ -29,6 +30,7 @@ from ..api.service_request import (
 )
 from ..catalog.diagnostics import format_path
 from ..catalog.fields import apply_defaults, value_problems
+from ..templates.analysis import uses_scope
 
 MAX_FIELD_PROBLEMS = 10
 
@@ -94,6 +96,17 @@ class CatalogLookup:
     revision: str | None = None
     problem: str | None = None
     """Set when an object of that name exists but cannot be read as a CatalogItem."""
+    reads_secrets: bool = False
+    """Whether the templates a request runs (its path's actions and the item's outputs) read ``secrets``."""
+
+    @classmethod
+    def found(cls, item: CatalogItem, revision: str | None) -> CatalogLookup:
+        """A lookup for ``item``, with the template analysis done once rather than on every reconcile."""
+        _, actions = fulfillment_path(item)
+        reads = any(uses_scope(dump(a), "secrets") for a in actions) or any(
+            uses_scope(o.value, "secrets") for o in item.spec.outputs
+        )
+        return cls(item, revision, reads_secrets=reads)
 
 
 @dataclass(frozen=True)
