@@ -86,6 +86,21 @@ class JiraSettings(_Durations):
     """Threads for blocking JIRA calls (bounded, so a slow JIRA cannot exhaust the operator)."""
 
 
+class CatalogSettings(_Durations):
+    """How CatalogSources are synced."""
+
+    cache_dir: Path = Path("/var/cache/orchestrator")
+    """Writable folder for the git clones of CatalogSources with spec.git (mount a volume here)."""
+    git_timeout: float = 120.0
+    """Timeout of one git clone or fetch."""
+    apply_concurrency: int = Field(default=8, ge=1, le=64)
+    """Server-side applies and prunes in flight at once during a sync."""
+    retry_initial_delay: float = 5.0
+    """First retry after a temporary sync failure (doubling up to the source's interval)."""
+    item_status_interval: float = 10.0
+    """How often CatalogItem/CatalogBundle status.activeRequests is brought up to date (one write per change)."""
+
+
 class Settings(_Durations):
     """Everything the operator process is configured with."""
 
@@ -107,6 +122,7 @@ class Settings(_Durations):
     peering: str | None = None
     """kopf peering name for running several replicas (one active); standalone when unset."""
     jira: JiraSettings = Field(default_factory=JiraSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -32,6 +32,21 @@ class _RequestsByPhase(Collector):
         yield family
 
 
+class _CatalogItemsByState(Collector):
+    def __init__(self, source: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "orchestrator_catalog_objects",
+            "CatalogItems and CatalogBundles in the cluster by kind and state (Ready, NotReady)",
+            labels=["kind", "state"],
+        )
+        for (kind, state), count in sorted(self._source().items()):
+            family.add_metric([kind, state], count)
+        yield family
+
+
 class Metrics:
     """The operator's metrics. One instance per process; tests build their own."""
 
@@ -86,13 +101,55 @@ class Metrics:
             "Largest event-loop lag seen since the process started",
             registry=self.registry,
         )
+        self.catalog_sync_duration = Histogram(
+            "orchestrator_catalog_sync_duration_seconds",
+            "Time of one CatalogSource sync (read, validate, apply) by result",
+            ["source", "result"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.catalog_sync_errors = Counter(
+            "orchestrator_catalog_sync_errors",
+            "Failed CatalogSource syncs by reason (InvalidRevision, NameConflict, SourceUnavailable, ...)",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        self.catalog_sync_writes = Counter(
+            "orchestrator_catalog_sync_writes",
+            "API writes made by catalog sync, by operation (create, update, prune)",
+            ["source", "operation"],
+            registry=self.registry,
+        )
+        self.catalog_revision = Gauge(
+            "orchestrator_catalog_revision_info",
+            "The revision a CatalogSource last applied (value 1) and last attempted",
+            ["source", "revision", "state"],
+            registry=self.registry,
+        )
+        self._revisions: dict[tuple[str, str], str] = {}
         self.max_lag = 0.0
+        self._catalog_states: Callable[[], Mapping[tuple[str, str], int]] = dict
+        self.registry.register(_CatalogItemsByState(lambda: self._catalog_states()))
         self._by_phase: Callable[[], Mapping[tuple[str, str], int]] = dict
         self.registry.register(_RequestsByPhase(lambda: self._by_phase()))
 
     def count_requests_with(self, source: Callable[[], Mapping[tuple[str, str], int]]) -> None:
         """Where the requests-by-phase gauge reads its figures from at scrape time."""
         self._by_phase = source
+
+    def count_catalog_objects_with(self, source: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        """Where the catalog-objects-by-state gauge reads its figures from at scrape time."""
+        self._catalog_states = source
+
+    def set_revision(self, source: str, state: str, revision: str) -> None:
+        """One series per (source, state): the previous revision's series is removed."""
+        previous = self._revisions.get((source, state))
+        if previous == revision:
+            return
+        if previous is not None:
+            self.catalog_revision.remove(source, previous, state)
+        self.catalog_revision.labels(source, revision, state).set(1)
+        self._revisions[(source, state)] = revision
 
     def set_breaker(self, system: str, connection: str, state: str) -> None:
         for candidate in BREAKER_STATES:

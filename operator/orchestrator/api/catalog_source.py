@@ -44,9 +44,11 @@ class CatalogSourceSpec(ApiModel):
 
     path: str | None = Field(default=None, pattern=r"^/")
     """The git-sync sidecar's --link, e.g. /git/catalog; the revision is the last element of its target."""
+    directory: RelativePath = "."
+    """With path: the catalog root inside the synced repository (git sources set git.directory instead)."""
     git: GitSource | None = None
     interval: Duration = "1m"
-    """How often to look for a new revision."""
+    """How often to look for a new revision (and to correct objects edited by hand in the cluster)."""
     allow_empty: bool = False
     """Allow a revision with no items to prune every item this source applied."""
     suspend: bool = False

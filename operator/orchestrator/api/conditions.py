@@ -99,6 +99,9 @@ class Reason:
     EMPTY_REVISION: Final = "EmptyRevision"
     NAME_CONFLICT: Final = "NameConflict"
     SOURCE_UNAVAILABLE: Final = "SourceUnavailable"
+    APPLY_FAILED: Final = "ApplyFailed"
+    """The API server refused a catalog object of a valid revision (or failed while it was being applied)."""
+    DRIFT_CORRECTED: Final = "DriftCorrected"
     SUSPENDED: Final = "Suspended"
 
 

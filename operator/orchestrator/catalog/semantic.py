@@ -42,7 +42,8 @@ class ModuleCache:
 
 @dataclass
 class CheckOptions:
-    modules: ModuleCache
+    modules: ModuleCache | None
+    """None when the Terraform modules are not at hand (an object read from the cluster): module checks are skipped."""
     strict: bool = False
 
 
@@ -153,7 +154,7 @@ def _producer(action: Action, lane: str, options: CheckOptions) -> OutputProduce
     if isinstance(block, JiraAction):
         keys = frozenset({"key", "url", *block.outputs})
     elif isinstance(block, TerraformAction):
-        module = options.modules.get(block.module)
+        module = options.modules.get(block.module) if options.modules is not None else None
         keys = frozenset(module.outputs) if isinstance(module, TerraformModule) else None
     elif isinstance(block, WorkspaceAction):
         keys = frozenset({"namespace"})
@@ -163,6 +164,8 @@ def _producer(action: Action, lane: str, options: CheckOptions) -> OutputProduce
 
 
 def _check_terraform(block: TerraformAction, path: FieldPath, report: DiagnosticList, options: CheckOptions) -> None:
+    if options.modules is None:
+        return
     module = options.modules.get(block.module)
     if isinstance(module, ModuleError):
         report.error((*path, "module"), str(module))

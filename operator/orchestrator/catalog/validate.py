@@ -6,10 +6,10 @@ every problem reported, and only valid documents are offered to callers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..api.base import API_VERSION
 from ..api.catalog import CatalogBundle, CatalogItem
@@ -97,11 +97,12 @@ def catalog_root_for(path: Path) -> Path:
     return start
 
 
-def _display(path: Path) -> str:
-    """How a file is named in messages: relative to the working directory when inside it, else absolute."""
+def _display(path: Path, base: Path | None = None) -> str:
+    """How a file is named in messages: relative to ``base`` (default: the working directory) when inside it,
+    else absolute."""
     absolute = path.resolve()
     try:
-        return str(absolute.relative_to(Path.cwd().resolve()))
+        return str(absolute.relative_to((base or Path.cwd()).resolve()))
     except ValueError:
         return str(absolute)
 
@@ -155,8 +156,12 @@ def load_catalog(
     *,
     targets: Sequence[Path] | None = None,
     strict: bool = False,
+    relative_names: bool = False,
 ) -> tuple[Catalog, ValidationReport]:
     """Parse and check the catalog under ``root``.
+
+    Files are named relative to the working directory, or with ``relative_names`` relative to ``root`` (as
+    catalog sync reports them: the path inside the repository, whatever checkout directory it was read from).
 
     With ``targets``, only those files' problems are reported; the rest of the root is read as context so
     that bundles can resolve their items. Without, every YAML file under ``root`` (outside ``modules/`` and
@@ -170,7 +175,7 @@ def load_catalog(
     context = [p for p in all_files if p.resolve() not in wanted_set] if targets is not None else []
     entries: list[CatalogEntry] = []
     for path, is_target in [*((p, True) for p in wanted), *((p, False) for p in context)]:
-        display = _display(path)
+        display = _display(path, root if relative_names else None)
         for document, diagnostics, kind in _parse_entries(path, display, target=is_target, report=report):
             model: CatalogItem | CatalogBundle | None = None
             if kind == "CatalogItem" and check_schema(kind, document.data, diagnostics):
@@ -317,3 +322,28 @@ def _check_request(
                 f"unknown environment '{spec.environment}'"
                 f"{suggest(spec.environment, environments.environments)} (known: {known})",
             )
+
+
+def check_cluster_object(
+    kind: CatalogKind, body: Mapping[str, Any], item: Callable[[str], CatalogItem | None]
+) -> list[Diagnostic]:
+    """Errors of a CatalogItem or CatalogBundle as the cluster holds it (for its Valid condition).
+
+    The same schema and semantic checks as for files, except those needing the Terraform modules, which live in
+    the catalog repository, not in the cluster. ``item`` resolves the items a bundle names.
+    """
+    data = {k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")}
+    meta = body.get("metadata") or {}
+    data["metadata"] = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
+    report = DiagnosticList(f"{kind}/{meta.get('name', '?')}")
+    if check_schema(kind, data, report):
+        options = CheckOptions(modules=None)
+        if kind == "CatalogItem":
+            model = build_model(CatalogItem, data, report)
+            if model is not None:
+                check_item(model, report, options)
+        else:
+            bundle = build_model(CatalogBundle, data, report)
+            if bundle is not None:
+                check_bundle(bundle, report, options, item)
+    return [d for d in report.items if d.severity == "error"]

@@ -1,10 +1,12 @@
 """devctl: the developer and platform-team CLI.
 
-Exit codes: 0 success / valid; 1 invalid input or failed operation; 2 usage error; 3 internal error.
+Exit codes: 0 success / valid; 1 invalid input or failed operation; 2 usage error; 3 internal error;
+4 timed out waiting.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,12 @@ from rich.console import Console
 
 from .. import __version__
 from ..catalog.validate import load_environments, validate_catalog_paths, validate_request_file
+from ..clients.cluster import Cluster, ClusterError
+from ..config import parse_duration
+from .catalog_refresh import DEFAULT_OPERATOR_NAMESPACE, print_refresh, refresh_sources
 from .output import OutputFormat, print_report
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
 _existing_path = click.Path(exists=True, path_type=Path)
 _output_option = click.option(
@@ -101,6 +106,62 @@ def validate_request(path: Path, catalog_dir: Path, environments_file: Path | No
     report = validate_request_file(path, catalog_dir, environments=environments)
     print_report(report, output=output, strict=False, console=console)
     sys.exit(EXIT_OK if report.ok() else EXIT_INVALID)
+
+
+@cli.group()
+def catalog() -> None:
+    """The catalog in the cluster: its sources and their syncs."""
+
+
+@catalog.command("refresh")
+@click.argument("sources", nargs=-1)
+@click.option(
+    "-n",
+    "--namespace",
+    default=DEFAULT_OPERATOR_NAMESPACE,
+    show_default=True,
+    envvar="DEVCTL_OPERATOR_NAMESPACE",
+    help="The operator's namespace, where CatalogSources live ($DEVCTL_OPERATOR_NAMESPACE).",
+)
+@click.option("--wait", is_flag=True, help="Wait until the sync has run; exit 1 with its errors if it failed.")
+@click.option(
+    "--timeout",
+    default="2m",
+    show_default=True,
+    help="With --wait: give up after this long (exit 4). Accepts 30s, 5m, 1h.",
+)
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file ($KUBECONFIG).")
+@click.option("--context", "kube_context", help="The kubeconfig context to use.")
+@_output_option
+def catalog_refresh(
+    sources: tuple[str, ...],
+    namespace: str,
+    wait: bool,
+    timeout: str,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    output: OutputFormat,
+) -> None:
+    """Ask the operator to sync CatalogSources now (all of the namespace's unless SOURCES are named).
+
+    Sets the annotation orchestrator.dev/refresh; the operator reads the source again, even a revision it found
+    invalid before, and records the request in status.lastHandledRefreshAt.
+    """
+    try:
+        seconds = parse_duration(timeout)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--timeout") from None
+    console = _console()
+    try:
+        cluster = Cluster(kubeconfig.split(os.pathsep)[0] if kubeconfig else None, kube_context)
+        results = refresh_sources(cluster, namespace, list(sources), wait=wait, timeout=seconds)
+    except ClusterError as error:
+        click.echo(f"devctl: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+    print_refresh(results, output=output, console=console)
+    if any(result.outcome == "timeout" for result in results):
+        sys.exit(EXIT_TIMEOUT)
+    sys.exit(EXIT_OK if all(result.outcome in ("applied", "requested") for result in results) else EXIT_INVALID)
 
 
 def main(argv: list[str] | None = None) -> Any:

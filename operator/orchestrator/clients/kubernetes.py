@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class ResourceRef:
 
 SERVICE_REQUESTS = ResourceRef("orchestrator.dev", "v1alpha1", "servicerequests")
 CATALOG_ITEMS = ResourceRef("orchestrator.dev", "v1alpha1", "catalogitems", namespaced=False)
+CATALOG_BUNDLES = ResourceRef("orchestrator.dev", "v1alpha1", "catalogbundles", namespaced=False)
+CATALOG_SOURCES = ResourceRef("orchestrator.dev", "v1alpha1", "catalogsources")
 SECRETS = ResourceRef("", "v1", "secrets")
 CONFIG_MAPS = ResourceRef("", "v1", "configmaps")
 
@@ -196,9 +199,29 @@ class KubernetesApi:
             "PATCH", resource.path(namespace, name, subresource), body=patch, content_type=MERGE_PATCH
         )
 
-    async def delete(self, resource: ResourceRef, name: str, namespace: str | None = None) -> None:
+    async def apply(
+        self,
+        resource: ResourceRef,
+        body: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = False,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        """Server-side apply of ``body`` (created when missing); ``force`` takes over fields other managers own."""
+        name = str(body["metadata"]["name"])
+        query = {"fieldManager": field_manager, **({"force": "true"} if force else {})}
+        return await self._request(
+            "PATCH", resource.path(namespace, name), query=query, body=body, content_type=APPLY_PATCH
+        )
+
+    async def delete(
+        self, resource: ResourceRef, name: str, namespace: str | None = None, *, uid: str | None = None
+    ) -> None:
+        """Delete; 404 counts as done. With ``uid``, only that very object (not a same-named successor)."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}} if uid else None
         try:
-            await self._request("DELETE", resource.path(namespace, name))
+            await self._request("DELETE", resource.path(namespace, name), body=body)
         except KubernetesApiError as error:
             if error.status != 404:
                 raise

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import kopf
 import yaml
 from pydantic import ValidationError
 
@@ -16,15 +17,23 @@ from ..actions.jira import JiraRunner, JiraTiming
 from ..api.catalog import CatalogItem
 from ..api.environments import EnvironmentsConfig
 from ..api.service_request import ActionStatus
+from ..catalog.sync_plan import REVISION_ANNOTATION
 from ..clients.jira_pool import JiraConnectionPool
 from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, decode_secret_data
 from ..config import Settings
 from ..metrics import Metrics
 from ..reconcile.request import CatalogLookup, RequestView, SystemInfo
+from ..reconcile.status import Announcement
 from ..redaction import Redactor
+from .catalog_items import CatalogObjectStatus
+from .catalog_sync import CatalogSync
 
 EXPOSE_LABEL = "orchestrator.dev/expose"
-REVISION_ANNOTATION = "orchestrator.dev/revision"
+
+
+def _post_event(body: Mapping[str, Any], announcement: Announcement) -> None:
+    target = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
+    kopf.event(target, type=announcement.type, reason=announcement.reason, message=announcement.message[:1024])
 
 
 class EnvironmentsUnavailable(Exception):
@@ -39,6 +48,8 @@ class OperatorContext:
     jira: JiraConnectionPool
     runners: Mapping[str, ActionRunner]
     system: SystemInfo
+    catalog_sync: CatalogSync
+    catalog_status: CatalogObjectStatus
     _environments: tuple[float, EnvironmentsConfig | None] | None = None
     _items: dict[str, tuple[str, CatalogLookup]] = field(default_factory=dict)
 
@@ -51,7 +62,16 @@ class OperatorContext:
             auth_retry_interval=settings.jira.auth_retry_interval,
         )
         runners: dict[str, ActionRunner] = {"jira": JiraRunner(pool.get, timing)}
-        return cls(settings, metrics, kube, pool, runners, SystemInfo(settings.cluster_name, __version__))
+        return cls(
+            settings,
+            metrics,
+            kube,
+            pool,
+            runners,
+            SystemInfo(settings.cluster_name, __version__),
+            CatalogSync(kube, settings, metrics, _post_event),
+            CatalogObjectStatus(kube),
+        )
 
     def action_context(
         self,

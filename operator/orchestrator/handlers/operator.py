@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -10,9 +11,11 @@ from typing import Any
 
 import kopf
 
+from ..catalog.sync_plan import Kind
 from ..clients.kubernetes import ClusterAccess, KubernetesApi
 from ..config import Settings
 from ..metrics import Metrics
+from .catalog_items import ready_state
 from .context import OperatorContext
 from .probes import ProbeServer
 from .registry import build_registry, configure_kopf
@@ -31,6 +34,36 @@ class WaitingIsNotAnError(logging.Filter):
 
 def _counts(index: Any) -> Mapping[tuple[str, str], int]:
     return {key: len(index[key]) for key in list(index)}
+
+
+def _catalog_states(items: Any, bundles: Any) -> Mapping[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for kind, index in (("CatalogItem", items), ("CatalogBundle", bundles)):
+        for name in list(index):
+            for body in index[name]:
+                key = (kind, ready_state(body))
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+async def keep_request_counts(ctx: OperatorContext, indexes: Mapping[str, Any]) -> None:
+    """Every few seconds, write status.activeRequests of the catalog objects whose count moved (forever)."""
+    items, bundles, requests = indexes["catalog_items"], indexes["catalog_bundles"], indexes["requests_by_item"]
+    while True:
+        await asyncio.sleep(ctx.settings.catalog.item_status_interval)
+        kinds: tuple[tuple[Kind, Any], ...] = (("CatalogItem", items), ("CatalogBundle", bundles))
+        for kind, index in kinds:
+            for name in list(index):
+                body = next(iter(index.get(name, [])), None)
+                active = len(requests.get((kind, name), []))
+                if body is None or (body.get("status") or {}).get("activeRequests", 0) == active:
+                    continue
+                try:
+                    await ctx.catalog_status.update(
+                        kind, body, active, lambda item: ctx.catalog_item(item, items.get(item)).item
+                    )
+                except Exception:  # keep counting the others; the next period retries this one
+                    logging.getLogger(__name__).exception("cannot update the status of %s %s", kind, name)
 
 
 def operator_registry(
@@ -63,9 +96,18 @@ def operator_registry(
         requests_by_phase: kopf.Index[Any, Any] = kwargs["requests_by_phase"]
         configure_kopf(settings)
         kube = await KubernetesApi.connect(access)
-        memo.orchestrator = OperatorContext.build(operator_settings, metrics, kube)
+        context = OperatorContext.build(operator_settings, metrics, kube)
+        memo.orchestrator = context
         metrics.count_requests_with(lambda: _counts(requests_by_phase))
-        probe = ProbeServer(metrics, operator_settings.probe_host, operator_settings.probe_port, lambda: state["ready"])
+        metrics.count_catalog_objects_with(lambda: _catalog_states(kwargs["catalog_items"], kwargs["catalog_bundles"]))
+        memo.request_counts = asyncio.create_task(keep_request_counts(context, kwargs), name="catalog-request-counts")
+        probe = ProbeServer(
+            metrics,
+            operator_settings.probe_host,
+            operator_settings.probe_port,
+            lambda: state["ready"],
+            hook=context.catalog_sync.hook,
+        )
         await probe.start()
         memo.probes = probe
         if probes is not None:
@@ -75,6 +117,11 @@ def operator_registry(
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
         state["ready"] = False
+        counting = getattr(memo, "request_counts", None)
+        if counting is not None:
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
         probe = getattr(memo, "probes", None)
         if probe is not None:
             await probe.stop()
@@ -108,7 +155,8 @@ async def run_operator(
             settings=kopf_settings,
             memo=kopf.Memo(),
             clusterwide=not settings.watch_namespaces,
-            namespaces=settings.watch_namespaces,
+            # CatalogSources live in the operator's own namespace, which is watched whatever else is.
+            namespaces=sorted({*settings.watch_namespaces, settings.namespace}) if settings.watch_namespaces else [],
             standalone=settings.peering is None,
             peering_name=settings.peering,
             stop_flag=stop_flag,

@@ -18,8 +18,17 @@ UNHEALTHY_LAG = 5.0
 class ProbeServer:
     """Liveness: the event loop answers and is not starved. Readiness: startup finished and the cluster answers."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        *,
+        hook: Callable[[str | None], int] | None = None,
+    ) -> None:
         self._metrics = metrics
+        self._hook = hook
         self._host = host
         self._port = port
         self._ready = ready
@@ -33,6 +42,7 @@ class ProbeServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_page)
+        app.router.add_post("/hooks/git-sync", self._git_sync_hook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -67,6 +77,17 @@ class ProbeServer:
         if not self._ready():
             return web.Response(status=503, text="starting\n")
         return web.Response(text="ok\n")
+
+    async def _git_sync_hook(self, request: web.Request) -> web.Response:
+        """git-sync's ``--webhook-url``: a new revision was published (hash in ``Gitsync-Hash``).
+
+        The hook carries no data the operator trusts: it only wakes the path sources, which then read the link.
+        """
+        if self._hook is None:
+            return web.Response(status=404, text="no catalog sync\n")
+        revision = request.headers.get("Gitsync-Hash") or None
+        woken = self._hook(revision)
+        return web.json_response({"revision": revision, "woken": woken}, status=202)
 
     async def _metrics_page(self, _: web.Request) -> web.Response:
         return web.Response(body=self._metrics.exposition(), content_type="text/plain", charset="utf-8")

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from ..api.catalog import CatalogItem
 from ..api.conditions import STALLED, Reason
 from ..api.service_request import FINALIZER, REQUEUE_ANNOTATION, USER_ANNOTATIONS
 from ..clients.kubernetes import SERVICE_REQUESTS, KubernetesApiError
@@ -19,6 +20,8 @@ from .requests import ConcurrentChange, reconcile_request
 GROUP, VERSION = "orchestrator.dev", "v1alpha1"
 SR = (GROUP, VERSION, "servicerequests")
 CI = (GROUP, VERSION, "catalogitems")
+CB = (GROUP, VERSION, "catalogbundles")
+CS = (GROUP, VERSION, "catalogsources")
 PREFIX = "orchestrator.dev"
 WAKE_INTERVAL = 60.0
 
@@ -77,6 +80,10 @@ def _stalled_on_missing_item(status: Mapping[str, Any], **_: Any) -> bool:
     return False
 
 
+def _item(ctx: OperatorContext, catalog_items: kopf.Index[str, Any], name: str) -> CatalogItem | None:
+    return ctx.catalog_item(name, catalog_items.get(name)).item
+
+
 def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -91,6 +98,22 @@ def build_registry() -> kopf.OperatorRegistry:
                 "status": dict(body.status),
             }
         }
+
+    @kopf.index(*CB, id="catalog_bundles", registry=registry)
+    def catalog_bundles(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+        return {name: {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}}
+
+    @kopf.index(*SR, id="requests_by_item", registry=registry)
+    def requests_by_item(
+        name: str, namespace: str | None, spec: kopf.Spec, meta: kopf.Meta, **_: Any
+    ) -> dict[tuple[str, str], tuple[str | None, str]]:
+        if meta.get("deletionTimestamp"):
+            return {}
+        if spec.get("catalogItem"):
+            return {("CatalogItem", str(spec["catalogItem"])): (namespace, name)}
+        if spec.get("bundle"):
+            return {("CatalogBundle", str(spec["bundle"])): (namespace, name)}
+        return {}
 
     @kopf.index(*SR, id="requests_by_phase", registry=registry)
     def requests_by_phase(spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], None]:
@@ -148,6 +171,37 @@ def build_registry() -> kopf.OperatorRegistry:
         token = f"catalog-item/{name}@{body.metadata.get('resourceVersion', '')}"
         for namespace, request in list(requests_waiting_for_item.get(name, [])):
             await wake(_context(memo), namespace, request, token)
+
+    @kopf.on.event(*CI, id="item-status", registry=registry)
+    async def item_status(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        ctx = _context(memo)
+        if type == "DELETED":
+            ctx.catalog_status.forget("CatalogItem", name)
+            return
+        active = len(kwargs["requests_by_item"].get(("CatalogItem", name), []))
+        await ctx.catalog_status.update("CatalogItem", body, active, lambda _: None)
+
+    @kopf.on.event(*CB, id="bundle-status", registry=registry)
+    async def bundle_status(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        ctx = _context(memo)
+        if type == "DELETED":
+            ctx.catalog_status.forget("CatalogBundle", name)
+            return
+        catalog_items: kopf.Index[str, Any] = kwargs["catalog_items"]
+        active = len(kwargs["requests_by_item"].get(("CatalogBundle", name), []))
+        await ctx.catalog_status.update("CatalogBundle", body, active, lambda item: _item(ctx, catalog_items, item))
+
+    @kopf.daemon(*CS, id="sync", cancellation_timeout=10.0, registry=registry)
+    async def sync_source(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
+        await _context(memo).catalog_sync.run(body, stopped)
+
+    @kopf.on.event(*CS, id="notice-refresh", registry=registry)
+    def source_changed(name: str, namespace: str | None, type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+        ctx = _context(memo)
+        if type == "DELETED":
+            ctx.catalog_sync.forget(str(namespace), name)
+        else:
+            ctx.catalog_sync.notice(body)
 
     @kopf.timer(
         *SR, id="recheck-missing-item", interval=WAKE_INTERVAL, when=_stalled_on_missing_item, registry=registry

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
-from ..api.base import ConditionStatus
+from ..api.base import ConditionStatus, StatusBase
 from ..api.conditions import (
     APPROVED,
     FULFILLED,
@@ -25,6 +25,7 @@ from ..api.conditions import (
 from ..api.service_request import ActionStatus, Phase, ServiceRequestStatus
 
 EventType = Literal["Normal", "Warning"]
+S = TypeVar("S", bound=StatusBase)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Outcome:
 
 
 def mark(
-    status: ServiceRequestStatus,
+    status: S,
     type_: str,
     value: ConditionStatus,
     reason: str,
@@ -49,7 +50,7 @@ def mark(
     *,
     generation: int,
     now: datetime,
-) -> ServiceRequestStatus:
+) -> S:
     """A copy of ``status`` with one condition set (no-op changes keep the existing condition untouched)."""
     conditions, changed = set_condition(
         status.conditions, type_, value, reason, message, observed_generation=generation, now=now
@@ -57,32 +58,54 @@ def mark(
     return status.model_copy(update={"conditions": conditions}) if changed else status
 
 
-def apply_outcome(
-    status: ServiceRequestStatus, outcome: Outcome, *, generation: int, now: datetime
-) -> ServiceRequestStatus:
-    """Phase, observedGeneration and the three kstatus conditions for ``outcome``."""
-    ready = outcome.phase == "Ready" and not outcome.stalled
-    reconciling = not ready and not outcome.stalled and outcome.progressing
-    status = status.model_copy(update={"phase": outcome.phase, "observed_generation": generation})
-    ready_reason = Reason.SUCCEEDED if ready else outcome.reason
-    status = mark(
-        status, READY, "True" if ready else "False", ready_reason, outcome.message, generation=generation, now=now
-    )
+def summarize(
+    status: S,
+    *,
+    ready: bool,
+    stalled: bool,
+    progressing: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> S:
+    """observedGeneration and the three kstatus conditions (at most one of them True), for any kind's status."""
+    reconciling = not ready and not stalled and progressing
+    status = status.model_copy(update={"observed_generation": generation})
+    status = mark(status, READY, "True" if ready else "False", reason, message, generation=generation, now=now)
     status = mark(
         status,
         RECONCILING,
         "True" if reconciling else "False",
-        outcome.reason if reconciling else (Reason.SUCCEEDED if ready else outcome.reason),
-        outcome.message if reconciling else "",
+        reason if reconciling else (Reason.SUCCEEDED if ready else reason),
+        message if reconciling else "",
         generation=generation,
         now=now,
     )
     return mark(
         status,
         STALLED,
-        "True" if outcome.stalled else "False",
-        outcome.reason if outcome.stalled else (Reason.SUCCEEDED if ready else Reason.PROGRESSING),
-        outcome.message if outcome.stalled else "",
+        "True" if stalled else "False",
+        reason if stalled else (Reason.SUCCEEDED if ready else Reason.PROGRESSING),
+        message if stalled else "",
+        generation=generation,
+        now=now,
+    )
+
+
+def apply_outcome(
+    status: ServiceRequestStatus, outcome: Outcome, *, generation: int, now: datetime
+) -> ServiceRequestStatus:
+    """Phase, observedGeneration and the three kstatus conditions for ``outcome``."""
+    ready = outcome.phase == "Ready" and not outcome.stalled
+    status = status.model_copy(update={"phase": outcome.phase})
+    return summarize(
+        status,
+        ready=ready,
+        stalled=outcome.stalled,
+        progressing=outcome.progressing,
+        reason=Reason.SUCCEEDED if ready else outcome.reason,
+        message=outcome.message,
         generation=generation,
         now=now,
     )
