@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,17 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=63)]
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h30m"])]
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(value: str) -> float:
+    """Seconds of a Duration such as ``90s``, ``5m`` or ``1h30m`` (Go's time.ParseDuration units)."""
+    if not re.fullmatch(DURATION_PATTERN, value):
+        raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 1h30m)")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(value))
+
+
 #: A Kubernetes quantity ("500m", "2Gi", 4). Checked semantically by the validator, so templates may be used.
 Quantity = Annotated[int | str, Field(examples=["500m", "2Gi", 4])]
 

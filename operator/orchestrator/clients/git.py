@@ -9,10 +9,11 @@ second case. Everything lives in one cache directory owned by the source::
     <cache_dir>/ssh/               the SSH identity and known_hosts of the source's Secret (mode 0600)
 
 Every call blocks (callers run it in a worker thread) and every git command is killed after ``timeout`` seconds.
-Credentials reach git only through its environment and 0600 files: never the URL, the command line (visible in
-process listings and in GitPython's debug log) or an exception message. git runs without system and global
-configuration, without terminal prompts or askpass helpers, and with its trace variables off, so neither the
-host's configuration nor a credential helper takes part.
+The Secret's credentials reach git only through its environment and 0600 files: never the URL, the command line
+(visible in process listings and in GitPython's debug log) or an exception message. A URL's own userinfo
+(``https://user:token@host/...``, better avoided) is kept in the mirror's config file only, and cut from every
+message. git runs without system and global configuration, without terminal prompts or askpass helpers, and with
+its trace variables off, so neither the host's configuration nor a credential helper takes part.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import git
 
@@ -160,6 +160,15 @@ def _is_http_url(url: str) -> bool:
     return "://" in url and url.split("://", 1)[0].lower() in ("http", "https")
 
 
+def _authority(url: str) -> tuple[str, str]:
+    """``(userinfo, host[:port])`` of a ``scheme://`` URL; empty strings for other URLs."""
+    if "://" not in url:
+        return "", ""
+    authority = re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0]
+    userinfo, _, host = authority.rpartition("@")
+    return userinfo, host
+
+
 def _path_lock(path: Path) -> threading.Lock:
     """One lock per cache directory, so two mirrors of the same directory in this process take turns."""
     key = path.resolve()
@@ -223,7 +232,7 @@ class GitMirror:
         self._credentials = credentials
         self._timeout = timeout
         self._redactor = Redactor(credentials.secrets() if credentials else ())
-        userinfo = urlsplit(url).netloc.rpartition("@")[0] if "://" in url else ""
+        userinfo = _authority(url)[0]
         if userinfo:
             self._redactor.add([userinfo, userinfo.partition(":")[2]])
         self._checked_locks = False
@@ -332,7 +341,7 @@ class GitMirror:
         if not _SHORT_SHA.fullmatch(commit):
             raise GitSourceError(f"resolve {self.display_url}: '{commit}' is not a commit sha", permanent=True)
         if _FULL_SHA.fullmatch(commit) and self._commit_exists(commit, repo):
-            return commit
+            return self._peel(commit, repo, f"commit {commit}")
         self._fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], repo, prune=True)
         if _FULL_SHA.fullmatch(commit) and not self._commit_exists(commit, repo):
             # Not on a branch or tag: servers that allow it (GitHub, GitLab) send any reachable commit by its id.
@@ -450,10 +459,14 @@ class GitMirror:
                     "the repository or a file that is neither a regular file, a directory nor a link",
                     permanent=True,
                 ) from None
+            except tarfile.TarError as error:
+                raise GitSourceError(
+                    f"checkout {self.display_url}: git archive of {sha} is unreadable ({error})", permanent=False
+                ) from None
             try:
                 tree.rename(target)
             except OSError:
-                if not target.is_dir():  # else another mirror of this directory won the race; same content
+                if not target.is_dir():  # else it appeared meanwhile, with the same content
                     raise
         finally:
             shutil.rmtree(building, ignore_errors=True)
@@ -485,18 +498,19 @@ class GitMirror:
             # set in the operator's environment (``git init --bare`` refuses to run with it).
             env.update(
                 GIT_DIR=str(repo),
-                GIT_COMMON_DIR=str(repo),
                 GIT_OBJECT_DIRECTORY=str(repo / "objects"),
                 GIT_ALTERNATE_OBJECT_DIRECTORIES="",
                 GIT_INDEX_FILE=str(repo / "index"),
                 GIT_NAMESPACE="",
             )
         config = [("gc.autoDetach", "false"), ("credential.helper", "")]
+        if remote:
+            # A stalled transfer ends by itself too, should the kill after ``timeout`` miss git's helpers.
+            config += [("http.lowSpeedLimit", "1"), ("http.lowSpeedTime", str(max(1, int(self._timeout))))]
         credentials = self._credentials
         if remote and _is_http_url(self._url) and credentials and credentials.username and credentials.password:
             token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
-            parts = urlsplit(self._url)
-            origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+            origin = f"{self._url.split('://', 1)[0].lower()}://{_authority(self._url)[1]}/"
             config.append((f"http.{origin}.extraHeader", f"Authorization: Basic {token}"))
         for index, (key, value) in enumerate(config):
             env[f"GIT_CONFIG_KEY_{index}"] = key

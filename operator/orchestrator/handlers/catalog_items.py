@@ -15,13 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.base import dump
 from ..api.catalog import CatalogBundleStatus, CatalogItem, CatalogItemStatus
 from ..catalog.sync_plan import REVISION_ANNOTATION, Kind
 from ..catalog.validate import check_cluster_object
 from ..clients.kubernetes import CATALOG_BUNDLES, CATALOG_ITEMS, KubernetesApi, KubernetesApiError
 from ..reconcile.catalog_item import catalog_object_status
-from ..reconcile.patches import merge_patch
+from ..reconcile.patches import status_patch
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ class CatalogObjectStatus:
             generation=int(meta.get("generation") or 0),
             now=self._clock(),
         )
-        patch = merge_patch(dump(status), dump(new))
+        patch = status_patch(body.get("status") or {}, status, new)
         if not patch:
             return False
         resource = CATALOG_ITEMS if kind == "CatalogItem" else CATALOG_BUNDLES

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.base import dump
+from ..api.base import duration_seconds
 from ..api.catalog_source import (
     REFRESH_ANNOTATION,
     CatalogSourceSpec,
@@ -55,7 +55,7 @@ from ..clients.kubernetes import (
 )
 from ..config import Settings
 from ..metrics import Metrics
-from ..reconcile.patches import merge_patch
+from ..reconcile.patches import status_patch
 from ..reconcile.source import SyncOutcome, short, source_announcements, source_status
 from ..reconcile.status import Announcement
 
@@ -163,17 +163,25 @@ class CatalogSync:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     async def run(self, body: Mapping[str, Any], stopped: Any) -> None:
-        """Sync until ``stopped`` (kopf's daemon flag); ``body`` is kopf's live view of the object."""
+        """Sync until ``stopped`` (kopf's daemon flag) or the object is gone."""
         meta = body.get("metadata") or {}
-        state = self.state(str(meta.get("namespace")), str(meta.get("name")))
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        state = self.state(namespace, name)
         while not stopped:
             state.wake.clear()
             try:
-                delay = await self.sync(body)
+                # Read the object afresh: kopf's view may not hold the status this loop wrote a moment ago yet.
+                current = await self._kube.get(CATALOG_SOURCES, name, namespace)
+                if current is None:
+                    return
+                delay = await self.sync(current)
             except asyncio.CancelledError:
                 raise
+            except KubernetesApiError as error:  # the API server is unwell: say so briefly and retry later
+                logger.warning("catalog sync of %s/%s: %s", namespace, name, error)
+                delay = self._backoff(state, 300.0)
             except Exception:  # a bug of ours must not end the loop: log it and try again later
-                logger.exception("catalog sync of %s/%s failed unexpectedly", meta.get("namespace"), meta.get("name"))
+                logger.exception("catalog sync of %s/%s failed unexpectedly", namespace, name)
                 delay = self._backoff(state, 3600.0)
             await _wait_any(state.wake, stopped, delay)
 
@@ -200,7 +208,7 @@ class CatalogSync:
         interval = 60.0
         try:
             spec = CatalogSourceSpec.model_validate(body.get("spec") or {})
-            interval = float(spec.interval)
+            interval = duration_seconds(spec.interval)
         except ValidationError as error:
             first = error.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -298,7 +306,9 @@ class CatalogSync:
         state.path_source = spec.path is not None
         if spec.path is not None:
             state.mirror = None
-            revision, _ = resolve_link(Path(spec.path))
+            revision, checkout = resolve_link(Path(spec.path))
+            if not checkout.is_dir():
+                raise SourceUnavailable(f"{spec.path} points at {checkout}, which does not exist")
             return revision
         assert spec.git is not None  # the model guarantees exactly one of path and git
         mirror = await self._mirror(source, spec, state)
@@ -385,7 +395,7 @@ class CatalogSync:
         refresh: str | None,
     ) -> None:
         new = source_status(status, outcome, generation=generation, now=self._clock(), refresh=refresh)
-        patch = merge_patch(dump(status), dump(new))
+        patch = status_patch(body.get("status") or {}, status, new)
         if patch:
             await self._kube.patch(
                 CATALOG_SOURCES, source.name, {"status": patch}, source.namespace, subresource="status"
