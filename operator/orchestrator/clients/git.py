@@ -109,13 +109,17 @@ class GitCredentials:
 
     @classmethod
     def from_secret_data(cls, data: Mapping[str, str]) -> GitCredentials:
-        """Build credentials from decoded Secret data; raises ``ValueError`` when basic auth is half set."""
+        """Build credentials from decoded Secret data.
+
+        Basic auth needs both keys: a Secret with only one is a permanent ``GitSourceError`` (naming the key, never
+        a value), so callers handle it like any other source that cannot be fetched until someone fixes it.
+        """
         username = data.get("username") or None
         password = data.get("password") or None
         if username is not None and password is None:
-            raise ValueError("the git Secret has a 'username' but no 'password'")
+            raise GitSourceError("the git Secret has a 'username' but no 'password'", permanent=True)
         if password is not None and username is None:
-            raise ValueError("the git Secret has a 'password' but no 'username'")
+            raise GitSourceError("the git Secret has a 'password' but no 'username'", permanent=True)
         return cls(
             username=username,
             password=password,
