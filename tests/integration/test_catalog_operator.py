@@ -216,3 +216,15 @@ def test_devctl_catalog_refresh_names_a_missing_source(cluster: ApiEmulator, k8s
     result = devctl(k8s_kubeconfig, "nope")
     assert result.exit_code == 1
     assert "nope" in result.output and "404" in result.output
+
+
+def test_devctl_catalog_refresh_refuses_a_suspended_source(
+    cluster: ApiEmulator, layout: GitSyncLayout, k8s_kubeconfig: Path
+) -> None:
+    suspended = source(layout)
+    suspended["spec"]["suspend"] = True
+    cluster.create(suspended)
+    result = devctl(k8s_kubeconfig, "--wait", "--timeout", "1s")
+    assert result.exit_code == 1, result.output
+    assert "suspended" in result.output
+    assert "orchestrator.dev/refresh" not in (get_source(cluster)["metadata"].get("annotations") or {})

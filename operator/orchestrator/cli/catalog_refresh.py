@@ -69,13 +69,20 @@ def refresh_sources(
         if not names:
             raise ClusterError(f"no CatalogSource in namespace {namespace} (is that the operator's namespace? use -n)")
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    for name in names:
-        cluster.annotate("catalogsources", name, namespace, {REFRESH_ANNOTATION: token})
-    pending = {name: RefreshResult(name, token, "requested") for name in names}
-    if not wait:
-        return list(pending.values())
-    deadline = clock() + timeout
     results: dict[str, RefreshResult] = {}
+    for name in names:
+        obj = cluster.get("catalogsources", name, namespace)
+        if (obj.get("spec") or {}).get("suspend"):
+            results[name] = RefreshResult(
+                name, token, "failed", message="the source is suspended (spec.suspend: true): resume it to sync"
+            )
+            continue
+        cluster.annotate("catalogsources", name, namespace, {REFRESH_ANNOTATION: token})
+    pending = {name: RefreshResult(name, token, "requested") for name in names if name not in results}
+    if not wait:
+        results.update(pending)
+        return [results[name] for name in names]
+    deadline = clock() + timeout
     while pending:
         for name in list(pending):
             try:
