@@ -164,8 +164,25 @@ def test_git_sync_webhook_wakes_the_sync(
             answer: dict[str, Any] = json.loads(response.read())
             return answer
 
+    cluster.reset_access()
     assert hook(newer)["woken"] == 1
     wait_until(lambda: applied(cluster, newer), timeout=10, what="hooked revision applied")
+    wait_until(
+        lambda: (
+            (q := cluster.get("catalogitems", "queue"))
+            and q["status"].get("observedGeneration") == q["metadata"]["generation"]
+        ),
+        what="the item's status caught up",
+    )
+    time.sleep(0.3)
+    # The whole cluster-side cost of a one-item change: the item, its status (new generation), the source's status,
+    # and one event.
+    assert cluster.write_counts() == {
+        "catalogitems": 1,
+        "catalogitems/status": 1,
+        "catalogsources/status": 1,
+        "events": 1,
+    }
     assert hook(newer)["woken"] == 0  # duplicate
 
 

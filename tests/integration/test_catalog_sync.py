@@ -388,6 +388,7 @@ async def test_a_link_swapped_mid_read_yields_the_newer_revision_whole(
     await path_sync.run()
 
     assert swapped["done"]
+    assert path_sync.writes() == {"catalogitems": 2, "catalogsources/status": 1}  # beta changed, delta new
     status = path_sync.status()
     assert status["lastAppliedRevision"] == status["lastAttemptedRevision"] == newer
     items = path_sync.items()
@@ -415,6 +416,7 @@ async def test_a_worktree_deleted_mid_read_is_read_again_not_reported_invalid(
     await path_sync.run()
 
     assert deleted["done"]
+    assert path_sync.writes() == {"catalogitems": 4, "catalogbundles": 1, "catalogsources/status": 1}
     status = path_sync.status()
     assert status["lastAppliedRevision"] == second
     assert "errors" not in status or status["errors"] == []
