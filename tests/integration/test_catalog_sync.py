@@ -565,3 +565,39 @@ async def test_a_500_item_catalog(make_sync: Callable[..., Sync], tmp_path: Path
     commit(repo, layout, "one change", **{"item-250": make_catalog_item("item-250", description="changed")})
     await sync.run()
     assert sync.writes() == {"catalogitems": 1, "catalogsources/status": 1}
+
+
+async def test_the_sample_catalog_with_its_terraform_modules_syncs_whole(
+    make_sync: Callable[..., Sync], tmp_path: Path
+) -> None:
+    """This project's own catalog/ (items, a bundle, Terraform modules checked by the validator) as a repository."""
+    root = Path(__file__).resolve().parents[2] / "catalog"
+    repo = CatalogRepo(tmp_path / "sample")
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            repo.write(f"catalog/{path.relative_to(root)}", path.read_text())
+    repo.commit("the sample catalog")
+    repo.push()
+    sync = make_sync()
+    sync.create_source(git={"url": repo.url, "directory": "catalog"})
+
+    await sync.run()
+
+    items = sorted(sync.items())
+    assert len(items) == 7 and "postgresql-standard" in items
+    assert sync.writes() == {"catalogitems": 7, "catalogbundles": 1, "catalogsources/status": 1}
+    assert sync.status()["lastAppliedRevision"] == repo.head
+    assert sync.items()["postgresql-standard"]["metadata"]["annotations"][PATH_ANNOTATION] == (
+        "databases/postgresql-standard.yaml"
+    )
+
+    repo.write("catalog/modules/postgresql/variables.tf", "# every variable removed\n")
+    broken = repo.commit("break the module")
+    repo.push()
+    await sync.run()
+
+    assert sync.writes() == {"catalogsources/status": 1}
+    errors = sync.status()["errors"]
+    assert errors and all(e["file"] == "databases/postgresql-standard.yaml" for e in errors)
+    assert any("not declared by module modules/postgresql" in e["message"] for e in errors)
+    assert sync.status()["lastAttemptedRevision"] == broken
