@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -287,14 +287,27 @@ class GitSyncLayout:
         return stale
 
 
+def pushed_repo(root: Path, files: Mapping[str, str], message: str = "catalog") -> CatalogRepo:
+    """A catalog repository whose ``main`` holds one pushed commit with ``files`` (path -> text)."""
+    repo = CatalogRepo(root)
+    for path, text in files.items():
+        repo.write(path, text)
+    repo.commit(message)
+    repo.push()
+    return repo
+
+
+def published_layout(root: Path, repo: CatalogRepo) -> GitSyncLayout:
+    """A git-sync root for ``repo`` whose link already points at the repository's head."""
+    layout = GitSyncLayout(root, repo)
+    layout.publish(repo.head)
+    return layout
+
+
 @pytest.fixture
 def catalog_repo(tmp_path: Path) -> Iterator[CatalogRepo]:
     """A catalog repository whose ``main`` holds one pushed commit with ``catalog/demo.yaml``."""
-    repo = CatalogRepo(tmp_path / "catalog-repo")
-    repo.write("catalog/demo.yaml", make_catalog_item("demo"))
-    repo.commit("Add demo")
-    repo.push()
-    yield repo
+    yield pushed_repo(tmp_path / "catalog-repo", {"catalog/demo.yaml": make_catalog_item("demo")}, "Add demo")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from orchestrator.cli.main import cli
-from tests.gitrepos import CatalogRepo, GitSyncLayout, make_catalog_item
+from tests.gitrepos import CatalogRepo, GitSyncLayout, make_catalog_item, published_layout, pushed_repo
 from tests.k8s import ApiEmulator
 
 from .conftest import TEAM
@@ -25,19 +25,13 @@ SOURCE = "platform-catalog"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> CatalogRepo:
-    repo = CatalogRepo(tmp_path / "repo")
-    repo.write("catalog/cache.yaml", make_catalog_item("cache"))
-    repo.write("catalog/queue.yaml", make_catalog_item("queue"))
-    repo.commit("two items")
-    repo.push()
-    return repo
+    files = {f"catalog/{name}.yaml": make_catalog_item(name) for name in ("cache", "queue")}
+    return pushed_repo(tmp_path / "repo", files, "two items")
 
 
 @pytest.fixture
 def layout(tmp_path: Path, repo: CatalogRepo) -> GitSyncLayout:
-    layout = GitSyncLayout(tmp_path / "git", repo)
-    layout.publish(repo.head)
-    return layout
+    return published_layout(tmp_path / "git", repo)
 
 
 def source(layout: GitSyncLayout, interval: str = "1h") -> dict[str, Any]:

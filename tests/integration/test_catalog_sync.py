@@ -22,7 +22,7 @@ from orchestrator.clients.kubernetes import ClusterAccess, KubernetesApi
 from orchestrator.handlers.catalog_sync import CatalogSync
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile.status import Announcement
-from tests.gitrepos import CatalogRepo, GitSyncLayout, make_catalog_item
+from tests.gitrepos import CatalogRepo, GitSyncLayout, make_catalog_item, published_layout, pushed_repo
 from tests.k8s import ApiEmulator
 
 from .harness import NAMESPACE, condition
@@ -116,20 +116,14 @@ def make_sync(k8s_api: ApiEmulator, kube: KubernetesApi, tmp_path: Path) -> Call
 @pytest.fixture
 def repo(tmp_path: Path) -> CatalogRepo:
     """A catalog of three items and a bundle, under catalog/ (as in this project's own repository)."""
-    repo = CatalogRepo(tmp_path / "repo")
-    for name in ("alpha", "beta", "gamma"):
-        repo.write(f"catalog/{name}.yaml", make_catalog_item(name))
-    repo.write("catalog/bundles/stack.yaml", BUNDLE.format(name="stack", first="alpha", second="beta"))
-    repo.commit("first catalog")
-    repo.push()
-    return repo
+    files = {f"catalog/{name}.yaml": make_catalog_item(name) for name in ("alpha", "beta", "gamma")}
+    files["catalog/bundles/stack.yaml"] = BUNDLE.format(name="stack", first="alpha", second="beta")
+    return pushed_repo(tmp_path / "repo", files, "first catalog")
 
 
 @pytest.fixture
 def layout(tmp_path: Path, repo: CatalogRepo) -> GitSyncLayout:
-    layout = GitSyncLayout(tmp_path / "git", repo)
-    layout.publish(repo.head)
-    return layout
+    return published_layout(tmp_path / "git", repo)
 
 
 @pytest.fixture
@@ -545,13 +539,9 @@ async def test_a_git_source_with_a_missing_credentials_secret_is_stalled(
 
 
 async def test_a_500_item_catalog(make_sync: Callable[..., Sync], tmp_path: Path) -> None:
-    repo = CatalogRepo(tmp_path / "big")
-    for index in range(500):
-        repo.write(f"catalog/item-{index:03d}.yaml", make_catalog_item(f"item-{index:03d}"))
-    repo.commit("500 items")
-    repo.push()
-    layout = GitSyncLayout(tmp_path / "git-big", repo)
-    layout.publish(repo.head)
+    files = {f"catalog/item-{index:03d}.yaml": make_catalog_item(f"item-{index:03d}") for index in range(500)}
+    repo = pushed_repo(tmp_path / "big", files, "500 items")
+    layout = published_layout(tmp_path / "git-big", repo)
     sync = make_sync()
     sync.create_source(path=str(layout.link), directory="catalog")
 
@@ -572,12 +562,8 @@ async def test_the_sample_catalog_with_its_terraform_modules_syncs_whole(
 ) -> None:
     """This project's own catalog/ (items, a bundle, Terraform modules checked by the validator) as a repository."""
     root = Path(__file__).resolve().parents[2] / "catalog"
-    repo = CatalogRepo(tmp_path / "sample")
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            repo.write(f"catalog/{path.relative_to(root)}", path.read_text())
-    repo.commit("the sample catalog")
-    repo.push()
+    files = {f"catalog/{path.relative_to(root)}": path.read_text() for path in root.rglob("*") if path.is_file()}
+    repo = pushed_repo(tmp_path / "sample", files, "the sample catalog")
     sync = make_sync()
     sync.create_source(git={"url": repo.url, "directory": "catalog"})
 

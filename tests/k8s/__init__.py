@@ -12,6 +12,14 @@ kube-apiserver semantics the operator relies on (see test_conformance.py)::
 
 Pytest fixtures (registered in tests/conftest.py): ``k8s_api``, ``k8s_kubeconfig``, ``kubectl``, ``kopf_operator``.
 Standalone: ``python -m tests.k8s --port 8001 [--crds crds/] [--load examples/x.yaml]``.
+
+Field management follows kube-apiserver (fieldmanager.py, on a port of structured-merge-diff in fieldsets.py): every
+write keeps ``metadata.managedFields`` (``Update`` entries for ``?fieldManager=`` or the User-Agent's product; the
+helpers above write as ``emulator``), and server-side apply (``PATCH`` ``application/apply-patch+yaml``, a required
+``?fieldManager=``, ``?force=true``) merges per the CRD schema (``x-kubernetes-list-type``/``-map-type``), removes what
+a manager stopped applying unless another owns it, answers 409 ``FieldManagerConflict`` and is a no-op when nothing
+changes. Not emulated there: schemas of built-in kinds (their lists are atomic), kubectl's last-applied migration of
+the ``kubectl`` manager. Elsewhere: CRD schemas only shape field tracking (no validation, pruning or defaulting).
 """
 
 from .emulator import ApiEmulator

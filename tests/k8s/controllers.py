@@ -4,12 +4,12 @@ collector (ownerReferences) and the namespace controller. The emulator runs them
 from __future__ import annotations
 
 import base64
-import datetime
 from typing import TYPE_CHECKING, Any
 
 import kmock
 
 from . import errors
+from .fieldmanager import GARBAGE_COLLECTOR, now_rfc3339
 from .resources import CRD_RESOURCE, Registry, Resource, resources_from_crd
 
 if TYPE_CHECKING:
@@ -20,10 +20,6 @@ __all__ = ["apply_defaults", "collect_garbage", "empty_namespace", "now_rfc3339"
 Obj = dict[str, Any]
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 SECRETS = kmock.resource("", "v1", "secrets")
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def apply_defaults(resource: Resource, old: Obj | None, new: Obj) -> None:
@@ -93,7 +89,8 @@ def collect_garbage(store: Store, owner_uid: str, policy: str) -> None:
         alive = [r for r in refs if r.get("uid") != owner_uid and r.get("uid") in store._by_uid]
         if policy == "Orphan" or alive:
             remaining = [r for r in refs if r.get("uid") != owner_uid]
-            store._update(resource, obj, {**obj, "metadata": {**obj["metadata"], "ownerReferences": remaining}}, False)
+            orphaned = {**obj, "metadata": {**obj["metadata"], "ownerReferences": remaining}}
+            store._update(resource, obj, orphaned, False, GARBAGE_COLLECTOR)
         else:
             store.delete(resource, key[1], key[2])
 

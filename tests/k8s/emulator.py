@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 import aiohttp.web
 import yaml
 
+from .fieldmanager import EMULATOR, Writer
 from .patching import JSON_PATCH, MERGE_PATCH, SSA_PATCH, STRATEGIC_PATCH
 from .resources import CRD_RESOURCE, Resource, read_crd_documents
 from .selectors import parse_label_selector
@@ -38,7 +39,8 @@ class ApiEmulator:
 
     Start it with ``with ApiEmulator.running(crds_dir=...) as api:`` or ``api.start()`` / ``api.stop()``.
     The helpers (``create``, ``get``, ``list``, ``patch``, ``delete``, ...) are synchronous and thread-safe; they act
-    on the store directly (they are not API requests, so they do not appear in :meth:`access_counts`).
+    on the store directly (they are not API requests, so they do not appear in :meth:`access_counts`). Their writes
+    are recorded in ``metadata.managedFields`` for the field manager ``"emulator"`` unless ``field_manager`` says.
     ``api.kmock`` is the underlying kmock handler: its DSL reactions take precedence over the emulation, e.g.
     ``api.kmock['patch', kmock.resource('orchestrator.dev/v1alpha1/servicerequests')] << 500`` injects a fault.
     """
@@ -184,18 +186,19 @@ class ApiEmulator:
         """Resolve a plural, singular, kind, short name (``sr``), ``plural.group`` or ``group/version/plural``."""
         return self.call(self.kmock.registry.find, name)
 
-    def create(self, obj: Mapping[str, Any], *, namespace: str | None = None) -> Obj:
+    def create(self, obj: Mapping[str, Any], *, namespace: str | None = None, field_manager: str = "emulator") -> Obj:
         """Create an object as a client would; also writes its ``status`` (via /status) and creates its namespace."""
+        writer = Writer(field_manager)
 
         def op() -> Obj:
             resource = self.kmock.registry.for_kind(obj["apiVersion"], obj["kind"])
             ns = (namespace or obj.get("metadata", {}).get("namespace") or "default") if resource.namespaced else None
             if ns is not None:
                 self._ensure_namespace(ns)
-            created = self.store.create(resource, ns, obj)
+            created = self.store.create(resource, ns, obj, writer=writer)
             if resource.isolates_status and obj.get("status") is not None:
-                name = created["metadata"]["name"]
-                created = self.store.replace(resource, ns, name, {"status": obj["status"]}, subresource="status")
+                name, status = created["metadata"]["name"], {"status": obj["status"]}
+                created = self.store.replace(resource, ns, name, status, subresource="status", writer=writer)
             return created
 
         return copy.deepcopy(self.call(op))
@@ -204,7 +207,7 @@ class ApiEmulator:
         namespaces = self.kmock.registry.get("", "v1", "namespaces")
         assert namespaces is not None
         if self.store.current(namespaces, None, namespace) is None:
-            self.store.create(namespaces, None, {"metadata": {"name": namespace}})
+            self.store.create(namespaces, None, {"metadata": {"name": namespace}}, writer=EMULATOR)
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None:
         return copy.deepcopy(self.call(lambda: self.store.current(self.kmock.registry.find(resource), namespace, name)))
@@ -230,24 +233,32 @@ class ApiEmulator:
         *,
         status: bool = False,
         patch_type: str = "merge",
+        field_manager: str = "emulator",
+        force: bool = False,
     ) -> Obj:
-        """Patch an object (``patch_type``: merge, json, strategic, apply); ``status=True`` patches ``/status``."""
+        """Patch an object (``patch_type``: merge, json, strategic, apply); ``status=True`` patches ``/status``.
+
+        ``apply`` is server-side apply by ``field_manager`` (``force=True`` takes over conflicting fields)."""
+        writer = Writer(field_manager, force)
 
         def op() -> Obj:
             res = self.kmock.registry.find(resource)
             sub = "status" if status else None
-            return self.store.patch(res, namespace, name, patch, PATCH_TYPES[patch_type], subresource=sub)[0]
+            content_type = PATCH_TYPES[patch_type]
+            return self.store.patch(res, namespace, name, patch, content_type, subresource=sub, writer=writer)[0]
 
         return copy.deepcopy(self.call(op))
 
-    def replace(self, obj: Mapping[str, Any], *, status: bool = False) -> Obj:
+    def replace(self, obj: Mapping[str, Any], *, status: bool = False, field_manager: str = "emulator") -> Obj:
         """Replace (PUT) an object; ``status=True`` replaces only its ``status`` via ``/status``."""
+        writer = Writer(field_manager)
 
         def op() -> Obj:
             resource = self.kmock.registry.for_kind(obj["apiVersion"], obj["kind"])
             meta = obj.get("metadata", {})
             sub = "status" if status else None
-            return self.store.replace(resource, meta.get("namespace"), meta["name"], obj, subresource=sub)
+            namespace, name = meta.get("namespace"), meta["name"]
+            return self.store.replace(resource, namespace, name, obj, subresource=sub, writer=writer)
 
         return copy.deepcopy(self.call(op))
 

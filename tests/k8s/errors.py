@@ -9,6 +9,7 @@ from kmock import KubernetesError
 __all__ = [
     "KubernetesError",
     "already_exists",
+    "apply_conflict",
     "bad_request",
     "conflict",
     "forbidden",
@@ -42,6 +43,11 @@ def conflict(plural: str, group: str, name: str, why: str | None = None) -> Kube
     return KubernetesError(409, "Conflict", message, {"name": name, "group": group, "kind": plural})
 
 
+def apply_conflict(message: str, causes: list[dict[str, Any]]) -> KubernetesError:
+    """A 409 for server-side apply conflicts (``NewApplyConflict``: the details hold only the causes)."""
+    return KubernetesError(409, "Conflict", message, {"causes": causes})
+
+
 def invalid(kind: str, group: str, name: str, field: str, cause: str, detail: str) -> KubernetesError:
     """A 422 for a field validation error, e.g. ``invalid(..., "metadata.name", "FieldValueRequired", "...")``."""
     qualified_kind = f"{kind}.{group}" if group else kind
@@ -50,6 +56,7 @@ def invalid(kind: str, group: str, name: str, field: str, cause: str, detail: st
         "FieldValueForbidden": "Forbidden",
         "FieldValueInvalid": "Invalid value",
         "FieldValueNotSupported": "Unsupported value",
+        "FieldValueTooLong": "Too long",
     }.get(cause, cause)
     message = f'{qualified_kind} "{name}" is invalid: {field}: {reason_text}: {detail}'
     details: dict[str, Any] = {

@@ -1,7 +1,9 @@
-"""Patch formats of kube-apiserver: JSON patch (RFC 6902), merge patch (RFC 7386), strategic merge, apply."""
+"""Patch formats of kube-apiserver: JSON patch (RFC 6902), merge patch (RFC 7386), strategic merge (as a merge patch).
+Server-side apply (``application/apply-patch+yaml``) is fieldmanager.apply; its YAML bodies are decoded here."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Mapping
@@ -45,7 +47,7 @@ def _strip_directives(patch: Any) -> Any:
 
 
 def apply_patch(target: Mapping[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
-    """Apply a patch of the given content type to a (never mutated) object and return the new object."""
+    """Apply a non-apply patch of the given content type to a (never mutated) object and return the new object."""
     if content_type == JSON_PATCH:
         if not isinstance(patch, list):
             raise bad_request("json patch must be a list of operations")
@@ -57,10 +59,10 @@ def apply_patch(target: Mapping[str, Any], patch: Any, content_type: str) -> dic
             raise unprocessable(f"the server rejected our request due to an error in our request: {exc}") from None
         except (TypeError, KeyError, ValueError) as exc:  # malformed operations
             raise bad_request(f"invalid json patch: {exc}") from None
-    elif content_type in (MERGE_PATCH, STRATEGIC_PATCH, SSA_PATCH):
+    elif content_type in (MERGE_PATCH, STRATEGIC_PATCH):
         if not isinstance(patch, Mapping):
             raise bad_request("merge patch must be a JSON object")
-        if content_type != MERGE_PATCH:
+        if content_type == STRATEGIC_PATCH:
             patch = _strip_directives(patch)
         result = merge_patch(target, patch)
     else:
@@ -70,13 +72,19 @@ def apply_patch(target: Mapping[str, Any], patch: Any, content_type: str) -> dic
     return copy.deepcopy(result)
 
 
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_body(body: bytes, content_type: str) -> Any:
     """Decode a request body: JSON, or YAML for server-side apply (YAML is a superset of JSON)."""
     if not body.strip():
         return None
     try:
         if content_type == SSA_PATCH or content_type.endswith("yaml"):
-            return yaml.safe_load(body)
+            if body.lstrip()[:1] == b"{":  # most clients send JSON: parse it as such (the YAML parser is ~200x slower)
+                with contextlib.suppress(ValueError):
+                    return json.loads(body)
+            return yaml.load(body, Loader=_YAML_LOADER)
         return json.loads(body)
     except (ValueError, yaml.YAMLError) as exc:
         raise bad_request(f"the body of the request could not be decoded: {exc}") from None

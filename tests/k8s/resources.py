@@ -14,6 +14,8 @@ from typing import Any
 import kmock
 import yaml
 
+from .fieldsets import Shape, crd_shape
+
 __all__ = ["CRD_RESOURCE", "Registry", "Resource", "read_crd_documents", "resources_from_crd", "version_priority"]
 
 CRD_VERBS = frozenset({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"})
@@ -36,6 +38,7 @@ class Resource:
     printer_columns: tuple[Mapping[str, Any], ...] = ()
     crd_name: str | None = None  # set for resources defined by a CustomResourceDefinition
     served: bool = field(default=True, compare=False)
+    shape: Shape | None = field(default=None, compare=False, repr=False)  # a CRD's schema, for field management
 
     @property
     def key(self) -> kmock.resource:
@@ -109,6 +112,7 @@ def resources_from_crd(crd: Mapping[str, Any]) -> list[Resource]:
                 subresources=frozenset(subresources),
                 printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
                 crd_name=crd.get("metadata", {}).get("name") or f"{plural}.{group}",
+                shape=crd_shape((version.get("schema") or {}).get("openAPIV3Schema")),
             )
         )
     return result

@@ -45,9 +45,10 @@ class RestClient:
         params: dict[str, Any] | None = None,
         content_type: str = "application/json",
         accept: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> Response:
         data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Accept": accept, **({"Content-Type": content_type} if data is not None else {})}
+        headers = {"Accept": accept, **({"Content-Type": content_type} if data is not None else {}), **(headers or {})}
         req = urllib.request.Request(self.url(path, params), data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:

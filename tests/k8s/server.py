@@ -21,7 +21,8 @@ from kmock._internal import apps, rendering
 
 from . import discovery, errors
 from .errors import KubernetesError
-from .patching import PATCH_TYPES, parse_body
+from .fieldmanager import writer_from_request
+from .patching import PATCH_TYPES, SSA_PATCH, parse_body
 from .resources import Registry, Resource
 from .selectors import FieldSelector, parse_field_selector, parse_label_selector
 from .store import Store
@@ -221,18 +222,25 @@ class EmulatorHandler(kmock.KubernetesEmulator):
             return _json(
                 to_table(resource, [obj], str(store.rv), query.get("includeObject", "Metadata")) if table else obj
             )
+        user_agent = raw.headers.get("User-Agent", "")
         if verb == "create" and name is None:
-            return _json(store.create(resource, ns, parse_body(body, raw.content_type), dry_run=dry_run), 201)
+            writer = writer_from_request(query, user_agent, verb)
+            obj = store.create(resource, ns, parse_body(body, raw.content_type), dry_run=dry_run, writer=writer)
+            return _json(obj, 201)
         if verb == "update" and name is not None:
+            writer = writer_from_request(query, user_agent, verb)
             obj = store.replace(
-                resource, ns, name, parse_body(body, raw.content_type), subresource=sub, dry_run=dry_run
+                resource, ns, name, parse_body(body, raw.content_type), subresource=sub, dry_run=dry_run, writer=writer
             )
             return _json(obj)
         if verb == "patch" and name is not None:
             if raw.content_type not in PATCH_TYPES:
                 raise errors.unsupported_media_type(raw.content_type)
+            writer = writer_from_request(query, user_agent, verb, applies=raw.content_type == SSA_PATCH)
             patch = parse_body(body, raw.content_type)
-            obj, created = store.patch(resource, ns, name, patch, raw.content_type, subresource=sub, dry_run=dry_run)
+            obj, created = store.patch(
+                resource, ns, name, patch, raw.content_type, subresource=sub, dry_run=dry_run, writer=writer
+            )
             return _json(obj, 201 if created else 200)
         options = parse_body(body, raw.content_type) or {}
         if not isinstance(options, dict):

@@ -1,6 +1,7 @@
 """The object store with kube-apiserver semantics: stamping, generation, optimistic concurrency, /status isolation,
-finalizers and deletion (the controllers it triggers are in controllers.py). Runs on the emulator's event loop only,
-so it needs no locking: every operation is synchronous and atomic."""
+field management and server-side apply (fieldmanager.py), finalizers and deletion (the controllers it triggers are in
+controllers.py). Runs on the emulator's event loop only, so it needs no locking: every operation is synchronous and
+atomic."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 
 import kmock
 
-from . import controllers, errors
+from . import controllers, errors, fieldmanager
+from .fieldmanager import EMULATOR, KUBE_APISERVER, Writer
 from .patching import SSA_PATCH, apply_patch
 from .resources import CRD_RESOURCE, Registry, Resource
 from .selectors import FieldSelector, LabelSelector
@@ -42,7 +44,7 @@ def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _normalize_meta(meta: dict[str, Any]) -> None:
     """Drop empty lists/maps, as the apiserver's Go structs (``omitempty``) do."""
-    for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+    for key in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
         if key in meta and not meta[key]:
             del meta[key]
 
@@ -71,7 +73,7 @@ class Store:
         self._dependents: dict[str, set[Key]] = collections.defaultdict(set)
         self._per_namespace: collections.Counter[str] = collections.Counter()
         for name in SYSTEM_NAMESPACES:
-            self.create(self._namespaces, None, {"metadata": {"name": name}})
+            self.create(self._namespaces, None, {"metadata": {"name": name}}, writer=KUBE_APISERVER)
 
     @property
     def _namespaces(self) -> Resource:
@@ -134,7 +136,18 @@ class Store:
 
     # Writing.
 
-    def create(self, resource: Resource, namespace: str | None, body: Any, *, dry_run: bool = False) -> Obj:
+    def create(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        writer: Writer = EMULATOR,
+        applied: bool = False,
+    ) -> Obj:
+        """Create an object; ``writer`` gets an ``Update`` entry in its managedFields (``applied``: they are the ones
+        of a server-side apply, computed by the caller)."""
         if not isinstance(body, Mapping):
             raise errors.bad_request("the body of the request must be a JSON object")
         self._check_type(resource, body)
@@ -158,7 +171,8 @@ class Store:
         self._validate_name(resource, name)
         if self.current(resource, namespace, name) is not None:
             raise errors.already_exists(resource.plural, resource.group, name)
-        for key in ("resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+        supplied = meta.pop("managedFields", None)
+        for key in ("resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(key, None)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(), generation=1)
         _normalize_meta(meta)
@@ -167,6 +181,10 @@ class Store:
         if resource.isolates_status:
             new.pop("status", None)
         controllers.apply_defaults(resource, None, new)
+        meta["managedFields"] = (
+            supplied if applied else fieldmanager.record_update(resource, None, new, writer, None, supplied)
+        )
+        _normalize_meta(meta)  # no entries: no managedFields
         if dry_run:
             return new
         self._commit(resource, "ADDED", None, new)
@@ -181,6 +199,7 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        writer: Writer = EMULATOR,
     ) -> Obj:
         if not isinstance(body, Mapping):
             raise errors.bad_request("the body of the request must be a JSON object")
@@ -196,7 +215,8 @@ class Store:
             )
         self._check_type(resource, body)
         self._check_rv(resource, old, meta.get("resourceVersion"))
-        return self._update(resource, old, self._merge_subresource(resource, old, dict(body), subresource), dry_run)
+        new = self._merge_subresource(resource, old, dict(body), subresource)
+        return self._update(resource, old, new, dry_run, writer, subresource)
 
     def patch(
         self,
@@ -208,19 +228,50 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        writer: Writer = EMULATOR,
     ) -> tuple[Obj, bool]:
         """Apply a patch; returns the new object and whether it was created (server-side apply of a new object)."""
         old = self.current(resource, namespace, name)
-        if old is None and content_type == SSA_PATCH and subresource is None:
-            body = dict(patch) if isinstance(patch, Mapping) else patch
-            if isinstance(body, dict):
-                body["metadata"] = {**(body.get("metadata") or {}), "name": name}
-            return self.create(resource, namespace, body, dry_run=dry_run), True
+        if content_type == SSA_PATCH:
+            return self._apply(resource, namespace, name, old, patch, subresource, dry_run, writer)
         if old is None:
             raise errors.not_found(resource.plural, resource.group, name)
         patched = apply_patch(old, patch, content_type)
         self._check_rv(resource, old, (patched.get("metadata") or {}).get("resourceVersion"))
-        return self._update(resource, old, self._merge_subresource(resource, old, patched, subresource), dry_run), False
+        new = self._merge_subresource(resource, old, patched, subresource)
+        return self._update(resource, old, new, dry_run, writer, subresource), False
+
+    def _apply(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        old: Obj | None,
+        patch: Any,
+        subresource: str | None,
+        dry_run: bool,
+        writer: Writer,
+    ) -> tuple[Obj, bool]:
+        """Server-side apply: the configuration merged in (or a new object made of it) with the field ownership of
+        fieldmanager.apply; a ``metadata.resourceVersion`` in it is a precondition."""
+        config = fieldmanager.check_apply_config(resource, name, patch)
+        if resource.namespaced and (config.get("metadata") or {}).get("namespace") not in (None, "", namespace):
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        if old is None:
+            if subresource is not None:
+                raise errors.not_found(resource.plural, resource.group, name)
+            body, managed = fieldmanager.apply(resource, None, config, writer, None)
+            body["metadata"] = {**(body.get("metadata") or {}), "name": name, "managedFields": managed}
+            return self.create(resource, namespace, body, dry_run=dry_run, writer=writer, applied=True), True
+        if subresource is not None and subresource not in resource.subresources:
+            raise errors.not_found(resource.plural, resource.group, None)
+        applied, managed = fieldmanager.apply(resource, old, config, writer, subresource)
+        self._check_rv(resource, old, (config.get("metadata") or {}).get("resourceVersion"))
+        new = self._merge_subresource(resource, old, applied, subresource)
+        new["metadata"] = {**new["metadata"], "managedFields": managed}
+        return self._update(resource, old, new, dry_run, writer, subresource, applied=True), False
 
     def delete(
         self,
@@ -354,7 +405,19 @@ class Store:
                 new["status"] = copy.deepcopy(old["status"])
         return new
 
-    def _update(self, resource: Resource, old: Obj, new: Obj, dry_run: bool) -> Obj:
+    def _update(
+        self,
+        resource: Resource,
+        old: Obj,
+        new: Obj,
+        dry_run: bool,
+        writer: Writer = EMULATOR,
+        subresource: str | None = None,
+        *,
+        applied: bool = False,
+    ) -> Obj:
+        """Write a new version (``writer`` gets an ``Update`` entry in managedFields, unless ``applied``: they are the
+        ones server-side apply computed); a write that changes nothing changes nothing."""
         old_meta = old["metadata"]
         meta = dict(new.get("metadata") or {})
         meta["name"] = old_meta["name"]
@@ -368,6 +431,7 @@ class Store:
                 meta[key] = old_meta[key]
         meta["resourceVersion"] = old_meta["resourceVersion"]
         meta.pop("selfLink", None)
+        supplied = meta.pop("managedFields", None)
         _normalize_meta(meta)
         new = {**new, "apiVersion": resource.api_version, "kind": resource.kind, "metadata": meta}
         if old_meta.get("deletionTimestamp"):
@@ -382,6 +446,11 @@ class Store:
         controllers.apply_defaults(resource, old, new)
         if _content(new) != _content(old):
             meta["generation"] = old_meta.get("generation", 1) + 1
+        if applied:
+            meta["managedFields"] = supplied
+        else:
+            meta["managedFields"] = fieldmanager.record_update(resource, old, new, writer, subresource, supplied)
+        _normalize_meta(meta)  # no entries: no managedFields
         if new == old:
             return old  # a no-op write changes nothing: no new resourceVersion, no watch event
         if dry_run:

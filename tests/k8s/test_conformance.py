@@ -308,7 +308,7 @@ def test_server_side_apply_creates_then_merges(rest: RestClient) -> None:
     first = rest.patch(path, sr("applied"), patch_type="apply", params={"fieldManager": "test"})
     assert first.status == 201
     second = rest.patch(
-        path, sr("applied", spec={"environment": "prod"}), patch_type="apply", params={"fieldManager": "t"}
+        path, sr("applied", spec={"environment": "prod"}), patch_type="apply", params={"fieldManager": "test"}
     )
     assert second.status == 200 and second.body["spec"]["environment"] == "prod"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_validate_catalog_benchmark_runs(tmp_path: Path) -> None:
-    out = tmp_path / "result.md"
+def run_benchmark(script: str, out: Path, *args: str) -> str:
+    """Run ``bench/<script>`` writing its results to ``out``; the results file's text."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench/validate_catalog.py"), "--copies", "2", "--runs", "3", "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / script), *args, "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -20,23 +20,17 @@ def test_validate_catalog_benchmark_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    text = out.read_text()
+    return out.read_text()
+
+
+def test_validate_catalog_benchmark_runs(tmp_path: Path) -> None:
+    text = run_benchmark("validate_catalog.py", tmp_path / "result.md", "--copies", "2", "--runs", "3")
     assert "| sample catalog, in-process | 8 |" in text
     assert "| synthetic catalog (2 copies of each item), in-process | 14 |" in text
 
 
 def test_catalog_sync_benchmark_runs(tmp_path: Path) -> None:
-    out = tmp_path / "result.md"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench/catalog_sync.py"), "--sizes", "20", "--runs", "3", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    text = out.read_text()
+    text = run_benchmark("catalog_sync.py", tmp_path / "result.md", "--sizes", "20", "--runs", "3")
     assert "| cold sync (empty cluster) | 20 |" in text
     assert "| catalogitems 20, catalogsources/status 1 |" in text
     assert "| no-op resync, restarted operator | 20 |" in text

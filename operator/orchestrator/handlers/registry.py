@@ -11,6 +11,7 @@ import kopf
 from ..api.catalog import CatalogItem
 from ..api.conditions import STALLED, Reason
 from ..api.service_request import FINALIZER, REQUEUE_ANNOTATION, USER_ANNOTATIONS
+from ..catalog.sync_plan import Kind
 from ..clients.kubernetes import SERVICE_REQUESTS, KubernetesApiError
 from ..reconcile.status import Announcement
 from .cleanup import cleanup_request
@@ -172,24 +173,21 @@ def build_registry() -> kopf.OperatorRegistry:
         for namespace, request in list(requests_waiting_for_item.get(name, [])):
             await wake(_context(memo), namespace, request, token)
 
-    @kopf.on.event(*CI, id="item-status", registry=registry)
-    async def item_status(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    async def catalog_status(kind: Kind, name: str, type: str, body: kopf.Body, memo: Any, indexes: Any) -> None:
         ctx = _context(memo)
         if type == "DELETED":
-            ctx.catalog_status.forget("CatalogItem", name)
+            ctx.catalog_status.forget(kind, name)
             return
-        active = len(kwargs["requests_by_item"].get(("CatalogItem", name), []))
-        await ctx.catalog_status.update("CatalogItem", body, active, lambda _: None)
+        active = len(indexes["requests_by_item"].get((kind, name), []))
+        await ctx.catalog_status.update(kind, body, active, lambda item: _item(ctx, indexes["catalog_items"], item))
+
+    @kopf.on.event(*CI, id="item-status", registry=registry)
+    async def item_status(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        await catalog_status("CatalogItem", name, type, body, memo, kwargs)
 
     @kopf.on.event(*CB, id="bundle-status", registry=registry)
     async def bundle_status(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-        ctx = _context(memo)
-        if type == "DELETED":
-            ctx.catalog_status.forget("CatalogBundle", name)
-            return
-        catalog_items: kopf.Index[str, Any] = kwargs["catalog_items"]
-        active = len(kwargs["requests_by_item"].get(("CatalogBundle", name), []))
-        await ctx.catalog_status.update("CatalogBundle", body, active, lambda item: _item(ctx, catalog_items, item))
+        await catalog_status("CatalogBundle", name, type, body, memo, kwargs)
 
     @kopf.daemon(*CS, id="sync", cancellation_timeout=10.0, registry=registry)
     async def sync_source(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
