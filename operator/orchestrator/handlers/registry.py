@@ -194,7 +194,7 @@ def build_registry() -> kopf.OperatorRegistry:
         await _context(memo).catalog_sync.run(body, stopped)
 
     @kopf.on.event(*CS, id="notice-refresh", registry=registry)
-    def source_changed(name: str, namespace: str | None, type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+    async def source_changed(name: str, namespace: str | None, type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
         ctx = _context(memo)
         if type == "DELETED":
             ctx.catalog_sync.forget(str(namespace), name)
