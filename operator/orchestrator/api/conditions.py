@@ -110,6 +110,12 @@ def find_condition(conditions: Sequence[Condition], type_: str) -> Condition | N
     return next((c for c in conditions if c.type == type_), None)
 
 
+def true_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    """The condition of that type if its status is True, else None."""
+    found = find_condition(conditions, type_)
+    return found if found is not None and found.status == "True" else None
+
+
 def set_condition(
     conditions: Sequence[Condition],
     type_: str,

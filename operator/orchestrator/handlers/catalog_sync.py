@@ -29,7 +29,7 @@ from ..api.catalog_source import (
     SyncCounts,
     SyncError,
 )
-from ..api.conditions import STALLED, Reason
+from ..api.conditions import READY, STALLED, Reason, find_condition, true_condition
 from ..catalog.revisions import RevisionRead, SourceUnavailable, read_checkout, read_link, resolve_link
 from ..catalog.sync_plan import (
     FIELD_MANAGER,
@@ -102,11 +102,6 @@ def sync_errors(report: ValidationReport) -> list[SyncError]:
         for d in report.diagnostics
         if d.severity == "error"
     ]
-
-
-def _stalled_reason(status: CatalogSourceStatus) -> str | None:
-    condition = next((c for c in status.conditions if c.type == STALLED and c.status == "True"), None)
-    return condition.reason if condition is not None else None
 
 
 class CatalogSync:
@@ -259,7 +254,8 @@ class CatalogSync:
                 not retry
                 and revision == status.last_attempted_revision
                 and revision != status.last_applied_revision
-                and _stalled_reason(status) == Reason.INVALID_REVISION
+                and (stalled := true_condition(status.conditions, STALLED)) is not None
+                and stalled.reason == Reason.INVALID_REVISION
             ):
                 return None
             desired = state.desired
@@ -411,7 +407,8 @@ class CatalogSync:
             )
         label = str(source)
         if outcome.result != "applied":
-            reason = next((c.reason for c in new.conditions if c.type == "Ready"), outcome.result)
+            ready = find_condition(new.conditions, READY)
+            reason = ready.reason if ready is not None else outcome.result
             self._metrics.catalog_sync_errors.labels(label, reason).inc()
         if new.last_applied_revision:
             self._metrics.set_revision(label, "applied", new.last_applied_revision)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..actions.base import utcnow
-from ..api.conditions import READY, Reason
+from ..api.conditions import READY, Reason, find_condition
 from ..api.service_request import Escalation, ServiceRequestStatus, idempotency_key, request_label
 from ..clients.jira import JiraClient
 from ..clients.jira_types import ConnectionUnavailable, JiraCallError, JiraErrorKind
@@ -37,7 +37,7 @@ def _description(view: RequestView, status: ServiceRequestStatus, reason: str) -
         + (f" {status.catalog_item.version}" if status.catalog_item and status.catalog_item.version else ""),
         f"Phase: {status.phase}",
     ]
-    ready = next((c for c in status.conditions if c.type == READY), None)
+    ready = find_condition(status.conditions, READY)
     if ready is not None and ready.message:
         lines.append(f"Status: {ready.reason}: {ready.message}")
     if status.actions:

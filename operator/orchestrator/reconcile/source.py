@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from ..api.catalog_source import MAX_REPORTED_ERRORS, CatalogSourceStatus, SyncCounts, SyncError
-from ..api.conditions import SOURCE_AVAILABLE, STALLED, Reason
+from ..api.conditions import READY, SOURCE_AVAILABLE, STALLED, Reason, find_condition, true_condition
 from .status import Announcement, mark, summarize
 
 SyncResult = Literal["applied", "invalid", "clash", "empty", "unavailable", "failed"]
@@ -129,15 +129,15 @@ def source_status(
 def source_announcements(before: CatalogSourceStatus, after: CatalogSourceStatus) -> list[Announcement]:
     """Events for a newly applied revision, a new problem, and the source becoming unavailable."""
     result: list[Announcement] = []
-    ready = next((c for c in after.conditions if c.type == "Ready"), None)
-    if after.last_applied_revision != before.last_applied_revision and ready is not None and ready.status == "True":
+    ready = true_condition(after.conditions, READY)
+    if after.last_applied_revision != before.last_applied_revision and ready is not None:
         result.append(Announcement("Normal", Reason.REVISION_APPLIED, ready.message))
-    stalled_before = next((c for c in before.conditions if c.type == STALLED and c.status == "True"), None)
-    stalled_after = next((c for c in after.conditions if c.type == STALLED and c.status == "True"), None)
+    stalled_before = true_condition(before.conditions, STALLED)
+    stalled_after = true_condition(after.conditions, STALLED)
     if stalled_after is not None and (stalled_before is None or stalled_before.message != stalled_after.message):
         result.append(Announcement("Warning", stalled_after.reason, stalled_after.message))
-    available_before = next((c for c in before.conditions if c.type == SOURCE_AVAILABLE), None)
-    available_after = next((c for c in after.conditions if c.type == SOURCE_AVAILABLE), None)
+    available_before = find_condition(before.conditions, SOURCE_AVAILABLE)
+    available_after = find_condition(after.conditions, SOURCE_AVAILABLE)
     if (
         available_after is not None
         and available_after.status == "False"

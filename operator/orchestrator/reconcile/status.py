@@ -20,7 +20,9 @@ from ..api.conditions import (
     STALLED,
     VALIDATED,
     Reason,
+    find_condition,
     set_condition,
+    true_condition,
 )
 from ..api.service_request import ActionStatus, Phase, ServiceRequestStatus
 
@@ -159,7 +161,7 @@ def announcements(before: ServiceRequestStatus, after: ServiceRequestStatus) -> 
     stalled_before = _stalled_message(before)
     stalled_after = _stalled_message(after)
     if before.phase != after.phase or (stalled_after and stalled_after != stalled_before):
-        ready = next((c for c in after.conditions if c.type == READY), None)
+        ready = find_condition(after.conditions, READY)
         message = ready.message if ready is not None and ready.message else after.phase
         warning = after.phase in ("Failed", "Aborted") or bool(stalled_after)
         reason = ready.reason if ready is not None else after.phase
@@ -168,5 +170,5 @@ def announcements(before: ServiceRequestStatus, after: ServiceRequestStatus) -> 
 
 
 def _stalled_message(status: ServiceRequestStatus) -> str | None:
-    stalled = next((c for c in status.conditions if c.type == STALLED), None)
-    return stalled.message if stalled is not None and stalled.status == "True" else None
+    stalled = true_condition(status.conditions, STALLED)
+    return stalled.message if stalled is not None else None
