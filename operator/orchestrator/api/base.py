@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 GROUP = "orchestrator.dev"
@@ -123,3 +123,9 @@ class StatusBase(StatusModel):
 def dump(model: BaseModel) -> dict[str, Any]:
     """Wire form of a model: camelCase keys, no unset optional fields."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def first_problem(error: ValidationError) -> str:
+    """``loc.path: message`` of a validation error's first problem, for one-line messages."""
+    first = error.errors(include_url=False)[0]
+    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.base import duration_seconds
+from ..api.base import duration_seconds, first_problem
 from ..api.catalog_source import (
     REFRESH_ANNOTATION,
     CatalogSourceSpec,
@@ -205,12 +205,10 @@ class CatalogSync:
             spec = CatalogSourceSpec.model_validate(body.get("spec") or {})
             interval = duration_seconds(spec.interval)
         except ValidationError as error:
-            first = error.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
             outcome: SyncOutcome | None = SyncOutcome(
                 "failed",
                 None,
-                f"invalid spec: spec.{where}: {first['msg']}",
+                f"invalid spec: spec.{first_problem(error)}",
                 permanent=True,
                 reason=Reason.INVALID_SPEC,
             )

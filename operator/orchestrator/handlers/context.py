@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..actions.base import ActionContext, ActionRunner
 from ..actions.jira import JiraRunner, JiraTiming
+from ..api.base import first_problem
 from ..api.catalog import CatalogItem
 from ..api.environments import EnvironmentsConfig
 from ..api.service_request import ActionStatus
@@ -114,9 +115,7 @@ class OperatorContext:
             except yaml.YAMLError as error:
                 raise EnvironmentsUnavailable(f"{where} is not valid YAML: {error}") from None
             except ValidationError as error:
-                first = error.errors(include_url=False)[0]
-                location = ".".join(str(p) for p in first["loc"])
-                raise EnvironmentsUnavailable(f"{where}: {location}: {first['msg']}") from None
+                raise EnvironmentsUnavailable(f"{where}: {first_problem(error)}") from None
         self._environments = (now, config)
         return config
 
@@ -147,8 +146,6 @@ class OperatorContext:
             )
             lookup = CatalogLookup.found(item, revision)
         except ValidationError as error:
-            first = error.errors(include_url=False)[0]
-            location = ".".join(str(p) for p in first["loc"])
-            lookup = CatalogLookup(None, revision, problem=f"the item cannot be read ({location}: {first['msg']})")
+            lookup = CatalogLookup(None, revision, problem=f"the item cannot be read ({first_problem(error)})")
         self._items[name] = (version, lookup)
         return lookup
