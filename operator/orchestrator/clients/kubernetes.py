@@ -44,6 +44,8 @@ class ResourceRef:
 SERVICE_REQUESTS = ResourceRef("orchestrator.dev", "v1alpha1", "servicerequests")
 CATALOG_ITEMS = ResourceRef("orchestrator.dev", "v1alpha1", "catalogitems", namespaced=False)
 CATALOG_BUNDLES = ResourceRef("orchestrator.dev", "v1alpha1", "catalogbundles", namespaced=False)
+CATALOG_RESOURCES = {"CatalogItem": CATALOG_ITEMS, "CatalogBundle": CATALOG_BUNDLES}
+"""The catalog kinds' resources, by kind."""
 CATALOG_SOURCES = ResourceRef("orchestrator.dev", "v1alpha1", "catalogsources")
 SECRETS = ResourceRef("", "v1", "secrets")
 CONFIG_MAPS = ResourceRef("", "v1", "configmaps")

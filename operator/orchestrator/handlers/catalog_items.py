@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..api.catalog import CatalogBundleStatus, CatalogItem, CatalogItemStatus
 from ..catalog.sync_plan import REVISION_ANNOTATION, Kind
 from ..catalog.validate import check_cluster_object
-from ..clients.kubernetes import CATALOG_BUNDLES, CATALOG_ITEMS, KubernetesApi, KubernetesApiError
+from ..clients.kubernetes import CATALOG_RESOURCES, KubernetesApi, KubernetesApiError
 from ..reconcile.catalog_item import catalog_object_status
 from ..reconcile.patches import status_patch
 
@@ -80,9 +80,8 @@ class CatalogObjectStatus:
         patch = status_patch(body.get("status") or {}, status, new)
         if not patch:
             return False
-        resource = CATALOG_ITEMS if kind == "CatalogItem" else CATALOG_BUNDLES
         try:
-            await self._kube.patch(resource, name, {"status": patch}, subresource="status")
+            await self._kube.patch(CATALOG_RESOURCES[kind], name, {"status": patch}, subresource="status")
         except KubernetesApiError as error:
             if error.status == 404:
                 return False

@@ -32,9 +32,9 @@ from ..api.catalog_source import (
 from ..api.conditions import READY, STALLED, Reason, find_condition, true_condition
 from ..catalog.revisions import RevisionRead, SourceUnavailable, read_checkout, read_link, resolve_link
 from ..catalog.sync_plan import (
+    APPLY_ORDER,
     FIELD_MANAGER,
     DesiredObject,
-    Kind,
     LiveObject,
     SourceId,
     SyncPlan,
@@ -46,11 +46,11 @@ from ..clients.git import GitCredentials, GitMirror, GitSourceError
 from ..clients.kubernetes import (
     CATALOG_BUNDLES,
     CATALOG_ITEMS,
+    CATALOG_RESOURCES,
     CATALOG_SOURCES,
     SECRETS,
     KubernetesApi,
     KubernetesApiError,
-    ResourceRef,
     decode_secret_data,
 )
 from ..config import Settings
@@ -61,7 +61,6 @@ from ..reconcile.status import Announcement
 
 logger = logging.getLogger(__name__)
 
-RESOURCES: dict[Kind, ResourceRef] = {"CatalogItem": CATALOG_ITEMS, "CatalogBundle": CATALOG_BUNDLES}
 Emit = Callable[[Mapping[str, Any], Announcement], None]
 
 
@@ -360,7 +359,10 @@ class CatalogSync:
                 created = (obj.kind, obj.name) in new
                 try:
                     await self._kube.apply(
-                        RESOURCES[obj.kind], obj.manifest_at(revision), field_manager=FIELD_MANAGER, force=not created
+                        CATALOG_RESOURCES[obj.kind],
+                        obj.manifest_at(revision),
+                        field_manager=FIELD_MANAGER,
+                        force=not created,
                     )
                 except KubernetesApiError as error:
                     raise KubernetesApiError(
@@ -370,13 +372,13 @@ class CatalogSync:
 
         async def prune(obj: LiveObject) -> None:
             async with limit:
-                await self._kube.delete(RESOURCES[obj.kind], obj.name, uid=obj.uid or None)
+                await self._kube.delete(CATALOG_RESOURCES[obj.kind], obj.name, uid=obj.uid or None)
                 self._metrics.catalog_sync_writes.labels(label, "prune").inc()
 
         changed = [*plan.create, *plan.update]
-        for kind in ("CatalogItem", "CatalogBundle"):
+        for kind in APPLY_ORDER:
             await _all([apply(obj) for obj in changed if obj.kind == kind])
-        for kind in ("CatalogBundle", "CatalogItem"):
+        for kind in reversed(APPLY_ORDER):
             await _all([prune(obj) for obj in plan.prune if obj.kind == kind])
 
     async def _record(

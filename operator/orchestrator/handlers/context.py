@@ -18,7 +18,7 @@ from ..api.base import first_problem
 from ..api.catalog import CatalogItem
 from ..api.environments import EnvironmentsConfig
 from ..api.service_request import ActionStatus
-from ..catalog.sync_plan import REVISION_ANNOTATION
+from ..catalog.sync_plan import REVISION_ANNOTATION, Kind
 from ..clients.jira_pool import JiraConnectionPool
 from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, decode_secret_data
 from ..config import Settings
@@ -35,6 +35,11 @@ EXPOSE_LABEL = "orchestrator.dev/expose"
 def _post_event(body: Mapping[str, Any], announcement: Announcement) -> None:
     target = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
     kopf.event(target, type=announcement.type, reason=announcement.reason, message=announcement.message[:1024])
+
+
+def active_requests(indexes: Mapping[str, Any], kind: Kind, name: str) -> int:
+    """ServiceRequests naming the catalog object that are not being deleted (kopf's requests_by_item index)."""
+    return len(indexes["requests_by_item"].get((kind, name), []))
 
 
 class EnvironmentsUnavailable(Exception):
@@ -123,6 +128,16 @@ class OperatorContext:
         """The ``secrets`` scope: Secrets labelled orchestrator.dev/expose=true in the request's namespace."""
         secrets = await self.kube.list(SECRETS, namespace, label_selector=f"{EXPOSE_LABEL}=true")
         return {str(s["metadata"]["name"]): decode_secret_data(s) for s in secrets}
+
+    async def refresh_catalog_status(self, kind: Kind, body: Mapping[str, Any], indexes: Mapping[str, Any]) -> bool:
+        """Bring a CatalogItem's or CatalogBundle's status up to date from kopf's indexes; True when written."""
+        items = indexes["catalog_items"]
+        return await self.catalog_status.update(
+            kind,
+            body,
+            active_requests(indexes, kind, str(body["metadata"]["name"])),
+            lambda item: self.catalog_item(item, items.get(item)).item,
+        )
 
     def catalog_item(self, name: str, bodies: Any) -> CatalogLookup:
         """Look an item up in the kopf index (``bodies`` is the index's collection for ``name``, or None)."""

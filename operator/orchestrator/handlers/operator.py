@@ -16,7 +16,7 @@ from ..clients.kubernetes import ClusterAccess, KubernetesApi
 from ..config import Settings
 from ..metrics import Metrics
 from .catalog_items import ready_state
-from .context import OperatorContext
+from .context import OperatorContext, active_requests
 from .probes import ProbeServer
 from .registry import build_registry, configure_kopf
 
@@ -48,20 +48,20 @@ def _catalog_states(items: Any, bundles: Any) -> Mapping[tuple[str, str], int]:
 
 async def keep_request_counts(ctx: OperatorContext, indexes: Mapping[str, Any]) -> None:
     """Every few seconds, write status.activeRequests of the catalog objects whose count moved (forever)."""
-    items, bundles, requests = indexes["catalog_items"], indexes["catalog_bundles"], indexes["requests_by_item"]
+    kinds: tuple[tuple[Kind, Any], ...] = (
+        ("CatalogItem", indexes["catalog_items"]),
+        ("CatalogBundle", indexes["catalog_bundles"]),
+    )
     while True:
         await asyncio.sleep(ctx.settings.catalog.item_status_interval)
-        kinds: tuple[tuple[Kind, Any], ...] = (("CatalogItem", items), ("CatalogBundle", bundles))
         for kind, index in kinds:
             for name in list(index):
                 body = next(iter(index.get(name, [])), None)
-                active = len(requests.get((kind, name), []))
-                if body is None or (body.get("status") or {}).get("activeRequests", 0) == active:
+                counted = active_requests(indexes, kind, name)
+                if body is None or (body.get("status") or {}).get("activeRequests", 0) == counted:
                     continue
                 try:
-                    await ctx.catalog_status.update(
-                        kind, body, active, lambda item: ctx.catalog_item(item, items.get(item)).item
-                    )
+                    await ctx.refresh_catalog_status(kind, body, indexes)
                 except Exception:  # keep counting the others; the next period retries this one
                     logging.getLogger(__name__).exception("cannot update the status of %s %s", kind, name)
 

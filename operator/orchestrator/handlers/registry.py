@@ -8,7 +8,6 @@ from typing import Any
 
 import kopf
 
-from ..api.catalog import CatalogItem
 from ..api.conditions import STALLED, Reason
 from ..api.service_request import FINALIZER, REQUEUE_ANNOTATION, USER_ANNOTATIONS
 from ..catalog.sync_plan import Kind
@@ -79,10 +78,6 @@ def _stalled_on_missing_item(status: Mapping[str, Any], **_: Any) -> bool:
         if condition.get("type") == STALLED and condition.get("status") == "True":
             return bool(condition.get("reason") == Reason.CATALOG_ITEM_NOT_FOUND)
     return False
-
-
-def _item(ctx: OperatorContext, catalog_items: kopf.Index[str, Any], name: str) -> CatalogItem | None:
-    return ctx.catalog_item(name, catalog_items.get(name)).item
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -178,8 +173,7 @@ def build_registry() -> kopf.OperatorRegistry:
         if type == "DELETED":
             ctx.catalog_status.forget(kind, name)
             return
-        active = len(indexes["requests_by_item"].get((kind, name), []))
-        await ctx.catalog_status.update(kind, body, active, lambda item: _item(ctx, indexes["catalog_items"], item))
+        await ctx.refresh_catalog_status(kind, body, indexes)
 
     @kopf.on.event(*CI, id="item-status", registry=registry)
     async def item_status(name: str, type: str, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
