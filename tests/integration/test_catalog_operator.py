@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from orchestrator.cli.main import cli
 from tests.gitrepos import CatalogRepo, GitSyncLayout, make_catalog_item, published_layout, pushed_repo
 from tests.k8s import ApiEmulator
 
@@ -62,10 +60,10 @@ def publish(repo: CatalogRepo, layout: GitSyncLayout, **files: str) -> str:
     return sha
 
 
-def devctl(kubeconfig: Path, *args: str) -> Any:
-    return CliRunner().invoke(
-        cli, ["catalog", "refresh", "--kubeconfig", str(kubeconfig), "-n", NAMESPACE, *args], catch_exceptions=False
-    )
+@pytest.fixture
+def refresh(devctl: Callable[..., Any], k8s_kubeconfig: Path) -> Callable[..., Any]:
+    """``devctl catalog refresh`` against the emulator (the shared devctl fixture: in-process, no traceback)."""
+    return lambda *args: devctl("catalog", "refresh", "--kubeconfig", str(k8s_kubeconfig), "-n", NAMESPACE, *args)
 
 
 def test_the_operator_syncs_and_items_report_status_and_use(
@@ -184,7 +182,7 @@ def test_devctl_catalog_refresh_waits_for_the_sync_and_reports_errors(
     cluster: ApiEmulator,
     repo: CatalogRepo,
     layout: GitSyncLayout,
-    k8s_kubeconfig: Path,
+    refresh: Callable[..., Any],
     start_operator: Callable[..., OperatorUnderTest],
 ) -> None:
     start_operator()
@@ -192,50 +190,50 @@ def test_devctl_catalog_refresh_waits_for_the_sync_and_reports_errors(
     wait_until(lambda: applied(cluster, repo.head), what="first revision applied")
     newer = publish(repo, layout, cache=make_catalog_item("cache", description="v2"))
 
-    result = devctl(k8s_kubeconfig, "--wait", "--timeout", "20s")
+    result = refresh("--wait", "--timeout", "20s")
 
     assert result.exit_code == 0, result.output
     assert f"{SOURCE}: synced revision {newer[:12]}" in result.output
     assert applied(cluster, newer)
 
     broken = publish(repo, layout, queue=make_catalog_item("queue").replace("version: 1.0.0", "version: one"))
-    result = devctl(k8s_kubeconfig, SOURCE, "--wait", "--timeout", "20s")
+    result = refresh(SOURCE, "--wait", "--timeout", "20s")
 
     assert result.exit_code == 1, result.output
     assert f"{SOURCE}: failed revision {broken[:12]}" in result.output
     assert "queue.yaml:" in result.output and "spec.version" in result.output
     assert applied(cluster, newer)
 
-    as_json = devctl(k8s_kubeconfig, SOURCE, "--wait", "-o", "json")
+    as_json = refresh(SOURCE, "--wait", "-o", "json")
     assert as_json.exit_code == 1
     [entry] = json.loads(as_json.output)
     assert entry["outcome"] == "failed" and entry["errors"][0]["file"] == "queue.yaml"
 
 
 def test_devctl_catalog_refresh_times_out_without_an_operator(
-    cluster: ApiEmulator, layout: GitSyncLayout, k8s_kubeconfig: Path
+    cluster: ApiEmulator, layout: GitSyncLayout, refresh: Callable[..., Any]
 ) -> None:
     cluster.create(source(layout))
-    result = devctl(k8s_kubeconfig, "--wait", "--timeout", "1s")
+    result = refresh("--wait", "--timeout", "1s")
     assert result.exit_code == 4, result.output
     assert "did not handle the refresh within 1s" in result.output
     annotations = get_source(cluster)["metadata"]["annotations"]
     assert annotations["orchestrator.dev/refresh"].endswith("Z")
 
 
-def test_devctl_catalog_refresh_names_a_missing_source(cluster: ApiEmulator, k8s_kubeconfig: Path) -> None:
-    result = devctl(k8s_kubeconfig, "nope")
+def test_devctl_catalog_refresh_names_a_missing_source(cluster: ApiEmulator, refresh: Callable[..., Any]) -> None:
+    result = refresh("nope")
     assert result.exit_code == 1
     assert "nope" in result.output and "404" in result.output
 
 
 def test_devctl_catalog_refresh_refuses_a_suspended_source(
-    cluster: ApiEmulator, layout: GitSyncLayout, k8s_kubeconfig: Path
+    cluster: ApiEmulator, layout: GitSyncLayout, refresh: Callable[..., Any]
 ) -> None:
     suspended = source(layout)
     suspended["spec"]["suspend"] = True
     cluster.create(suspended)
-    result = devctl(k8s_kubeconfig, "--wait", "--timeout", "1s")
+    result = refresh("--wait", "--timeout", "1s")
     assert result.exit_code == 1, result.output
     assert "suspended" in result.output
     assert "orchestrator.dev/refresh" not in (get_source(cluster)["metadata"].get("annotations") or {})
