@@ -96,11 +96,7 @@ class _Invalid(Exception):
 
 def sync_errors(report: ValidationReport) -> list[SyncError]:
     """Every error of a revision, in reading order (status keeps the first ones, the count goes in the message)."""
-    return [
-        SyncError(file=d.file, line=d.line, path=d.path or None, message=d.message)
-        for d in report.diagnostics
-        if d.severity == "error"
-    ]
+    return [SyncError(file=d.file, line=d.line, path=d.path or None, message=d.message) for d in report.errors]
 
 
 class CatalogSync:
