@@ -101,6 +101,46 @@ class CatalogSettings(_Durations):
     """How often CatalogItem/CatalogBundle status.activeRequests is brought up to date (one write per change)."""
 
 
+class TerraformSettings(_Durations):
+    """How Terraform actions run."""
+
+    work_dir: Path = Path("/var/lib/orchestrator/terraform")
+    """Writable scratch folder for per-request working directories (mount an emptyDir here)."""
+    max_concurrent_runs: int = Field(default=2, ge=1, le=64)
+    """Terraform commands in flight at once in the operator (the inProcess runner's bounded worker pool)."""
+    run_timeout: float = 1800.0
+    """Longest one init+plan+apply (or destroy) may take before it is reported as failed (temporary)."""
+    module_root: Path | None = None
+    """Catalog directory modules are read from for items that no CatalogSource applied (applied by hand)."""
+    job_namespace: str | None = None
+    """Namespace of the job runner's Jobs and their Secrets; the operator's namespace when unset."""
+    job_image: str = "ghcr.io/platform-orchestrator/operator:latest"
+    """Image of the job runner's Jobs (the operator image; it carries ``orchestrator terraform-run``)."""
+    job_service_account: str = "orchestrator-terraform"
+    job_poll_interval: float = 5.0
+    """How often a running Job is checked."""
+    job_ttl_seconds: int = Field(default=3600, ge=0)
+    """ttlSecondsAfterFinished of the job runner's Jobs."""
+
+
+class HttpSettings(_Durations):
+    """How HTTP actions call APIs."""
+
+    connection_label: str = "orchestrator.dev/http-connection"
+    """Secrets in the operator namespace with this label are HTTP connections; the label value is the name."""
+    call_timeout: float = 30.0
+    """Timeout of one HTTP call (connect and read)."""
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset: float = 60.0
+
+
+class WorkspaceSettings(_Durations):
+    """How workspace actions manage namespaces."""
+
+    field_manager: str = "orchestrator-workspace"
+    """Field manager of the workspace's objects (also tells the operator's own writes from users' activity)."""
+
+
 class Settings(_Durations):
     """Everything the operator process is configured with."""
 
@@ -123,6 +163,11 @@ class Settings(_Durations):
     """kopf peering name for running several replicas (one active); standalone when unset."""
     jira: JiraSettings = Field(default_factory=JiraSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    terraform: TerraformSettings = Field(default_factory=TerraformSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    observe_interval: float = 60.0
+    """How often Ready requests are looked at (Terraform drift, workspace idleness); per-action intervals apply."""
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

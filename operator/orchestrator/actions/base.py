@@ -97,3 +97,47 @@ class ActionRunner(Protocol):
     async def teardown(self, status: ActionStatus, ctx: ActionContext, policy: TeardownPolicy) -> TeardownResult:
         """Undo or leave the action's effect when its request is deleted."""
         ...
+
+
+RequestedState = Literal["Active", "Hibernated"]
+
+
+@dataclass
+class Observation:
+    """What a periodic look at a finished (Succeeded) action found; see ``Observes``."""
+
+    status: ActionStatus
+    """The action's status, updated with what the look recorded (e.g. the drift plan summary)."""
+    drift: str | None = None
+    """One-line summary of changes made outside the operator (Terraform drift); None when there are none."""
+    idle_since: datetime | None = None
+    """When the action's backend was last active (workspace idleness); None when the action does not judge it."""
+    problem: str | None = None
+    """The look itself failed (temporarily); reported, never fatal."""
+
+
+class Observes(Protocol):
+    """Action types that are looked at periodically after they succeeded (drift detection, idleness)."""
+
+    def observation_interval(self, action: Action) -> float | None:
+        """Seconds between looks for this action, or None when it needs none."""
+        ...
+
+    async def observe(
+        self, action: Action, rendered: Mapping[str, Any], status: ActionStatus, ctx: ActionContext
+    ) -> Observation: ...
+
+
+class Hibernates(Protocol):
+    """Action types whose effect can be hibernated (``spec.state: Hibernated``) and resumed."""
+
+    async def set_state(
+        self,
+        action: Action,
+        rendered: Mapping[str, Any],
+        status: ActionStatus,
+        ctx: ActionContext,
+        state: RequestedState,
+    ) -> StepResult:
+        """Bring the action's effect to ``state``; idempotent; ``wait`` while it is not there yet."""
+        ...

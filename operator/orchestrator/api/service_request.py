@@ -31,6 +31,8 @@ ABORT_ANNOTATION = "orchestrator.dev/abort"
 ESCALATE_ANNOTATION = "orchestrator.dev/escalate"
 APPROVE_PLAN_ANNOTATION = "orchestrator.dev/approve-plan"
 APPROVE_ANNOTATION = "orchestrator.dev/approve"
+FORCE_UNLOCK_ANNOTATION = "orchestrator.dev/force-unlock"
+"""Release a Terraform state lock left by a run that died; the value must be the lock id shown in StateLocked."""
 """Approval of a request for an item with ``approval.required``; the value names the approver."""
 REQUESTER_ANNOTATION = "orchestrator.dev/requester"
 """Who asked (set by devctl); the ``request.requester`` template value."""
@@ -42,6 +44,7 @@ USER_ANNOTATIONS = (
     ESCALATE_ANNOTATION,
     APPROVE_PLAN_ANNOTATION,
     APPROVE_ANNOTATION,
+    FORCE_UNLOCK_ANNOTATION,
     REQUEUE_ANNOTATION,
 )
 """Annotations under our prefix that are inputs to reconciliation (a change to one is a change to handle)."""
@@ -88,6 +91,18 @@ class PlanSummary(StatusModel):
     created_at: datetime | None = None
 
 
+class StateLock(StatusModel):
+    """Terraform: the lock a run holds on the request's state while it is in flight (one writer at a time)."""
+
+    id: str
+    """The lock id (also the run's idempotency key, stamped on its state Secret and Job)."""
+    operation: Literal["plan", "apply", "destroy", "drift"]
+    runner: Literal["inProcess", "job"] = "inProcess"
+    holder: str
+    """Who runs it: the operator process (``<pod>/<pid>/<start>``) or the Job's name."""
+    acquired_at: datetime
+
+
 class ActionStatus(StatusModel):
     """Progress of one action."""
 
@@ -105,6 +120,13 @@ class ActionStatus(StatusModel):
     input_hash: str | None = None
     """Hash of the rendered input last acted on; a change re-runs actions that support update."""
     plan: PlanSummary | None = None
+    """Terraform: the plan applied last, or awaiting approval (``approvePlan: manual``)."""
+    lock: StateLock | None = None
+    """Terraform: set while a run holds the request's state; left behind by a run that died."""
+    drift: PlanSummary | None = None
+    """Terraform: the last drift plan's summary when it found changes made outside the operator."""
+    observed_at: datetime | None = None
+    """When the action was last looked at after it succeeded (drift detection, workspace idleness)."""
     temporary_failures: int = Field(default=0, ge=0)
     """Consecutive temporary failures (rate limits, outages) of the current attempt; drives the backoff."""
     outputs: dict[str, Any] = Field(default_factory=dict)
@@ -141,6 +163,23 @@ class ComponentStatus(StatusModel):
     message: str | None = None
 
 
+class FulfillmentRecord(StatusModel):
+    """Which fulfillment path the request is on, and why it left the automated one."""
+
+    mode: Literal["automated", "manual"]
+    fallback_reason: str | None = None
+    """Set when a permanent automated failure opened the manual path (fallbackToManual)."""
+    fallback_at: datetime | None = None
+
+
+class Hibernation(StatusModel):
+    """A hibernated request: why, and since when."""
+
+    reason: Literal["Requested", "Idle"]
+    """Requested: spec.state is Hibernated; Idle: an action's hibernateAfter elapsed without activity."""
+    since: datetime
+
+
 class ServiceRequestStatus(StatusBase):
     """Everything the operator learned while fulfilling the request."""
 
@@ -153,6 +192,8 @@ class ServiceRequestStatus(StatusBase):
     outputs_secret_ref: LocalObjectReference | None = None
     """Secret holding the sensitive outputs, owned by this request."""
     escalation: Escalation | None = None
+    fulfillment: FulfillmentRecord | None = None
+    hibernation: Hibernation | None = None
     last_handled_retry: str | None = None
     """The last orchestrator.dev/retry token acted on."""
     approved_by: str | None = None
