@@ -121,6 +121,10 @@ class TerraformSettings(_Durations):
     """How often a running Job is checked."""
     job_ttl_seconds: int = Field(default=3600, ge=0)
     """ttlSecondsAfterFinished of the job runner's Jobs."""
+    plugin_cache_dir: Path | None = None
+    """Shared provider plugin cache (``TF_PLUGIN_CACHE_DIR``) across runs; every run downloads providers when unset."""
+    interrupt_grace: float = 10.0
+    """After the run timeout, how long Terraform may take to stop gracefully (SIGINT) before it is killed."""
 
 
 class HttpSettings(_Durations):
@@ -132,6 +136,10 @@ class HttpSettings(_Durations):
     """Timeout of one HTTP call (connect and read)."""
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset: float = 60.0
+    auth_retry_interval: float = 600.0
+    """An HTTP action stalled on authentication or a missing connection is re-checked this often."""
+    max_response_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest response body read from an HTTP call; a larger one fails the action."""
 
 
 class WorkspaceSettings(_Durations):
@@ -139,6 +147,19 @@ class WorkspaceSettings(_Durations):
 
     field_manager: str = "orchestrator-workspace"
     """Field manager of the workspace's objects (also tells the operator's own writes from users' activity)."""
+    poll_interval: float = 5.0
+    """How often a terminating namespace is looked at again (deletion, a namespace being recreated)."""
+    conflict_retry_interval: float = 60.0
+    """How often a NamespaceConflict (or missing permission) is re-checked; the fix happens in the cluster."""
+    max_observation_interval: float = 300.0
+    """Upper bound of the idleness check period (which is otherwise a quarter of hibernateAfter)."""
+    system_managers: tuple[str, ...] = ("kube-controller-manager", "kubelet", "kube-scheduler")
+    """Field managers whose writes are not user activity (controllers reacting to the workload, not people)."""
+
+    @field_validator("system_managers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return tuple(m.strip() for m in value.split(",") if m.strip()) if isinstance(value, str) else value
 
 
 class Settings(_Durations):

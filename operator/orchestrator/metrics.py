@@ -126,6 +126,25 @@ class Metrics:
             ["source", "revision", "state"],
             registry=self.registry,
         )
+        self.terraform_runs = Counter(
+            "orchestrator_terraform_runs",
+            "Terraform runs by operation (plan, apply, plan-apply, destroy, drift), runner and result",
+            ["operation", "runner", "result"],
+            registry=self.registry,
+        )
+        self.terraform_run_duration = Histogram(
+            "orchestrator_terraform_run_duration_seconds",
+            "Duration of one Terraform run (init included) by operation and runner",
+            ["operation", "runner"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.terraform_drift = Counter(
+            "orchestrator_terraform_drift_detected",
+            "Drift plans that found changes made outside the operator, by catalog item",
+            ["item"],
+            registry=self.registry,
+        )
         self._revisions: dict[tuple[str, str], str] = {}
         self.max_lag = 0.0
         self._catalog_states: Callable[[], Mapping[tuple[str, str], int]] = dict

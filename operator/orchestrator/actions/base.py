@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..api.actions import Action
 from ..api.service_request import ActionStatus
@@ -15,6 +15,16 @@ from ..redaction import Redactor
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    """Where the request's catalog item came from: enough to find its files (Terraform modules) again."""
+
+    item: str
+    revision: str | None = None
+    source: tuple[str, str] | None = None
+    """(namespace, name) of the CatalogSource that applied the item; None for an item applied by hand."""
 
 
 @dataclass
@@ -32,6 +42,10 @@ class ActionContext:
     jitter: Callable[[], float] = random.random
     backoff_initial: float = 5.0
     backoff_max: float = 300.0
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """The request's annotations (user operations such as approve-plan and force-unlock)."""
+    generation: int = 1
+    catalog: CatalogRef | None = None
 
     def backoff(self, failures: int, retry_after: float | None = None) -> float:
         """Exponential backoff with full jitter in [50%, 100%]; a server's Retry-After wins when larger."""
@@ -53,6 +67,8 @@ class StepResult:
     """The condition reason while waiting (e.g. WaitingForBackend, RateLimited)."""
     failure_reason: str | None = None
     """For metrics: why this drive failed (temporary or permanent), if it did."""
+    awaiting_approval: bool = False
+    """The action waits for a person's approval (a Terraform plan); the message says how to give it."""
 
 
 TeardownPolicy = Literal["Delete", "Orphan"]
@@ -116,6 +132,7 @@ class Observation:
     """The look itself failed (temporarily); reported, never fatal."""
 
 
+@runtime_checkable
 class Observes(Protocol):
     """Action types that are looked at periodically after they succeeded (drift detection, idleness)."""
 
@@ -128,6 +145,16 @@ class Observes(Protocol):
     ) -> Observation: ...
 
 
+@runtime_checkable
+class HasSecretOutputs(Protocol):
+    """Action types with sensitive outputs, kept outside the request's status (Terraform)."""
+
+    async def sensitive_outputs(self, status: ActionStatus, ctx: ActionContext) -> dict[str, Any]:
+        """The action's sensitive outputs by name (for templates only: never written to status)."""
+        ...
+
+
+@runtime_checkable
 class Hibernates(Protocol):
     """Action types whose effect can be hibernated (``spec.state: Hibernated``) and resumed."""
 

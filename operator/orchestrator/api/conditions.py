@@ -65,6 +65,8 @@ class Reason:
     AWAITING_APPROVAL: Final = "AwaitingApproval"
     PLAN_APPROVED: Final = "PlanApproved"
     HIBERNATED: Final = "Hibernated"
+    FELL_BACK_TO_MANUAL: Final = "FellBackToManual"
+    """A permanent automated failure opened the manual path (fallbackToManual)."""
     DELETING: Final = "Deleting"
     # request problems a person must fix
     CATALOG_ITEM_NOT_FOUND: Final = "CatalogItemNotFound"
@@ -103,6 +105,9 @@ class Reason:
     """The API server refused a catalog object of a valid revision (or failed while it was being applied)."""
     DRIFT_CORRECTED: Final = "DriftCorrected"
     SUSPENDED: Final = "Suspended"
+    # workspace
+    NAMESPACE_CONFLICT: Final = "NamespaceConflict"
+    """The workspace's namespace exists and was not made for this request; it is never touched."""
 
 
 def find_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:

@@ -13,6 +13,7 @@ import click
 from .. import __version__
 from ..api.render import to_yaml
 from ..api.schema import crds
+from .terraform_run import terraform_run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,5 +58,12 @@ def run(config_file: Path | None, kubeconfig: str | None, context: str | None, v
         asyncio.run(run_operator(settings, kubeconfig=kubeconfig, context=context))
 
 
+cli.add_command(terraform_run)
+
+
 def main() -> None:
     cli(prog_name="orchestrator")
+
+
+if __name__ == "__main__":  # `python -m orchestrator.cli.operator_main`, as the image and tests run it
+    main()

@@ -8,57 +8,65 @@ place as kopf's (kubeconfig or the in-cluster service account), loaded with the 
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import aiohttp
 
+from .kubernetes_types import (
+    CATALOG_BUNDLES,
+    CATALOG_ITEMS,
+    CATALOG_RESOURCES,
+    CATALOG_SOURCES,
+    CONFIG_MAPS,
+    DEPLOYMENTS,
+    JOBS,
+    LIMIT_RANGES,
+    NAMESPACES,
+    NETWORK_POLICIES,
+    PODS,
+    RESOURCE_QUOTAS,
+    ROLE_BINDINGS,
+    SECRETS,
+    SERVICE_REQUESTS,
+    STATEFUL_SETS,
+    KubernetesApiError,
+    KubernetesClient,
+    ResourceRef,
+    decode_secret_data,
+)
+
+__all__ = [
+    "CATALOG_BUNDLES",
+    "CATALOG_ITEMS",
+    "CATALOG_RESOURCES",
+    "CATALOG_SOURCES",
+    "CONFIG_MAPS",
+    "DEPLOYMENTS",
+    "JOBS",
+    "LIMIT_RANGES",
+    "NAMESPACES",
+    "NETWORK_POLICIES",
+    "PODS",
+    "RESOURCE_QUOTAS",
+    "ROLE_BINDINGS",
+    "SECRETS",
+    "SERVICE_REQUESTS",
+    "STATEFUL_SETS",
+    "ClusterAccess",
+    "KubernetesApi",
+    "KubernetesApiError",
+    "KubernetesClient",
+    "ResourceRef",
+    "decode_secret_data",
+]
+
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-
-
-@dataclass(frozen=True)
-class ResourceRef:
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = True
-
-    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
-        root = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        if self.namespaced and namespace:
-            root += f"/namespaces/{quote(namespace)}"
-        root += f"/{self.plural}"
-        if name:
-            root += f"/{quote(name)}"
-        if subresource:
-            root += f"/{subresource}"
-        return root
-
-
-SERVICE_REQUESTS = ResourceRef("orchestrator.dev", "v1alpha1", "servicerequests")
-CATALOG_ITEMS = ResourceRef("orchestrator.dev", "v1alpha1", "catalogitems", namespaced=False)
-CATALOG_BUNDLES = ResourceRef("orchestrator.dev", "v1alpha1", "catalogbundles", namespaced=False)
-CATALOG_RESOURCES = {"CatalogItem": CATALOG_ITEMS, "CatalogBundle": CATALOG_BUNDLES}
-"""The catalog kinds' resources, by kind."""
-CATALOG_SOURCES = ResourceRef("orchestrator.dev", "v1alpha1", "catalogsources")
-SECRETS = ResourceRef("", "v1", "secrets")
-CONFIG_MAPS = ResourceRef("", "v1", "configmaps")
-
-
-class KubernetesApiError(Exception):
-    """A non-2xx answer; ``status`` is the HTTP code (409 conflict, 404 not found, ...)."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"HTTP {status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -103,19 +111,6 @@ class ClusterAccess:
             private_key_path=configuration.key_file,
             token=token or None,
         )
-
-
-def decode_secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
-    """A Secret's ``data`` (base64) and ``stringData`` as text; undecodable values are skipped."""
-    result: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            result[key] = base64.b64decode(value).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            continue
-    for key, value in (secret.get("stringData") or {}).items():
-        result[key] = str(value)
-    return result
 
 
 class KubernetesApi:

@@ -335,6 +335,34 @@ class CatalogSync:
             state.mirror_key = key
         return state.mirror
 
+    async def catalog_root(self, namespace: str, name: str, revision: str | None) -> tuple[str, Path]:
+        """A source's checked-out catalog root at ``revision`` and the revision it holds, for reading module files.
+
+        Git sources check the commit out of their mirror (any commit the mirror has fetched); git-sync links
+        serve the linked worktree, or its sibling worktree named ``revision`` while git-sync still keeps it.
+        When ``revision`` is gone the current checkout is returned, and the caller records the revision it got.
+        """
+        body = await self._kube.get(CATALOG_SOURCES, name, namespace)
+        if body is None:
+            raise SourceUnavailable(f"CatalogSource {namespace}/{name} does not exist")
+        try:
+            spec = CatalogSourceSpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            raise SourceUnavailable(f"CatalogSource {namespace}/{name}: spec.{first_problem(error)}") from None
+        if spec.path is not None:
+            current, checkout = await asyncio.to_thread(resolve_link, Path(spec.path))
+            sibling = checkout.parent / revision if revision else None
+            if revision and revision != current and sibling is not None and sibling.is_dir():
+                current, checkout = revision, sibling
+            return current, checkout / spec.directory
+        assert spec.git is not None
+        mirror = await self._mirror(SourceId(namespace, name), spec, self.state(namespace, name))
+        wanted = revision or str((body.get("status") or {}).get("lastAppliedRevision") or "")
+        if not wanted:
+            raise SourceUnavailable(f"CatalogSource {namespace}/{name} has not applied a revision yet")
+        checkout = await asyncio.to_thread(mirror.checkout, wanted)
+        return wanted, checkout / spec.git.directory
+
     async def _live(self) -> list[LiveObject]:
         items, bundles = await asyncio.gather(self._kube.list(CATALOG_ITEMS), self._kube.list(CATALOG_BUNDLES))
         return [

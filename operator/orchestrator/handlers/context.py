@@ -12,13 +12,20 @@ import yaml
 from pydantic import ValidationError
 
 from .. import __version__
-from ..actions.base import ActionContext, ActionRunner
+from ..actions.base import ActionContext, ActionRunner, CatalogRef
+from ..actions.http import HttpRunner, HttpTiming
 from ..actions.jira import JiraRunner, JiraTiming
+from ..actions.terraform import InProcessEngine, ModuleCheckout, ModuleUnavailable, TerraformRunner, TerraformTiming
+from ..actions.terraform_job import JobRunner, JobSettings
+from ..actions.workspace import WorkspaceRunner
 from ..api.base import first_problem
 from ..api.catalog import CatalogItem
 from ..api.environments import EnvironmentsConfig
 from ..api.service_request import ActionStatus
-from ..catalog.sync_plan import REVISION_ANNOTATION, Kind
+from ..catalog.revisions import SourceUnavailable
+from ..catalog.sync_plan import REVISION_ANNOTATION, SOURCE_LABEL, SOURCE_NAMESPACE_LABEL, Kind
+from ..clients.git import GitSourceError
+from ..clients.http import HttpConnectionPool
 from ..clients.jira_pool import JiraConnectionPool
 from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, decode_secret_data
 from ..config import Settings
@@ -42,6 +49,46 @@ def active_requests(indexes: Mapping[str, Any], kind: Kind, name: str) -> int:
     return len(indexes["requests_by_item"].get((kind, name), []))
 
 
+def terraform_runner(kube: KubernetesApi, settings: Settings, metrics: Metrics, sync: CatalogSync) -> TerraformRunner:
+    """The Terraform runner, reading modules from the CatalogSource checkout the item came from."""
+    tf = settings.terraform
+
+    async def locate(catalog: CatalogRef | None, module: str) -> ModuleCheckout:
+        revision = catalog.revision if catalog else None
+        if catalog is not None and catalog.source is not None:
+            try:
+                revision, root = await sync.catalog_root(catalog.source[0], catalog.source[1], revision)
+            except SourceUnavailable as error:
+                raise ModuleUnavailable(str(error), temporary=True) from None
+            except GitSourceError as error:
+                raise ModuleUnavailable(str(error), temporary=not error.permanent) from None
+        elif tf.module_root is not None:
+            root = tf.module_root
+        else:
+            raise ModuleUnavailable(
+                "the item was not applied by a CatalogSource and terraform.moduleRoot is not set", temporary=False
+            )
+        path = (root / module).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_dir():
+            at = f" at revision {revision}" if revision else ""
+            raise ModuleUnavailable(f"the module directory does not exist in the catalog{at}", temporary=False)
+        return ModuleCheckout(path, revision)
+
+    jobs = JobRunner(
+        kube,
+        JobSettings(
+            namespace=tf.job_namespace or settings.namespace,
+            image=tf.job_image,
+            service_account=tf.job_service_account,
+            ttl_seconds=tf.job_ttl_seconds,
+            timeout=tf.run_timeout,
+        ),
+    )
+    engine = InProcessEngine(tf.work_dir, tf.max_concurrent_runs, tf.run_timeout)
+    timing = TerraformTiming(run_timeout=tf.run_timeout, poll_interval=tf.job_poll_interval)
+    return TerraformRunner(kube, locate, engine, jobs, timing, metrics)
+
+
 class EnvironmentsUnavailable(Exception):
     """The environments ConfigMap exists but cannot be used; the message names the key and the problem."""
 
@@ -58,6 +105,7 @@ class OperatorContext:
     catalog_status: CatalogObjectStatus
     _environments: tuple[float, EnvironmentsConfig | None] | None = None
     _items: dict[str, tuple[str, CatalogLookup]] = field(default_factory=dict)
+    http_pool: HttpConnectionPool | None = None
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics, kube: KubernetesApi) -> OperatorContext:
@@ -68,6 +116,11 @@ class OperatorContext:
             auth_retry_interval=settings.jira.auth_retry_interval,
         )
         runners: dict[str, ActionRunner] = {"jira": JiraRunner(pool.get, timing)}
+        http_pool = HttpConnectionPool(kube, settings, metrics)
+        runners["http"] = HttpRunner(http_pool, HttpTiming(auth_retry_interval=settings.http.auth_retry_interval))
+        runners["workspace"] = WorkspaceRunner(kube, settings.workspace)
+        catalog_sync = CatalogSync(kube, settings, metrics, _post_event)
+        runners["terraform"] = terraform_runner(kube, settings, metrics, catalog_sync)
         return cls(
             settings,
             metrics,
@@ -75,8 +128,9 @@ class OperatorContext:
             pool,
             runners,
             SystemInfo(settings.cluster_name, __version__),
-            CatalogSync(kube, settings, metrics, _post_event),
+            catalog_sync,
             CatalogObjectStatus(kube),
+            http_pool=http_pool,
         )
 
     def action_context(
@@ -85,6 +139,7 @@ class OperatorContext:
         scopes: Mapping[str, Any],
         redactor: Redactor,
         record_pending: Callable[[ActionStatus], Awaitable[None]],
+        catalog: CatalogRef | None = None,
     ) -> ActionContext:
         """What an action runner gets for one request: identity, scopes, redaction, backoff settings."""
         return ActionContext(
@@ -96,10 +151,15 @@ class OperatorContext:
             record_pending=record_pending,
             backoff_initial=self.settings.jira.backoff_initial_delay,
             backoff_max=self.settings.jira.backoff_max_delay,
+            annotations=view.annotations,
+            generation=view.generation,
+            catalog=catalog,
         )
 
     async def close(self) -> None:
         self.jira.close()
+        if self.http_pool is not None:
+            await self.http_pool.close()
         await self.kube.close()
 
     async def environments(self) -> EnvironmentsConfig | None:
@@ -159,7 +219,13 @@ class OperatorContext:
                     "spec": body.get("spec") or {},
                 }
             )
-            lookup = CatalogLookup.found(item, revision)
+            labels = body.get("metadata", {}).get("labels") or {}
+            source = (
+                (str(labels[SOURCE_NAMESPACE_LABEL]), str(labels[SOURCE_LABEL]))
+                if labels.get(SOURCE_LABEL) and labels.get(SOURCE_NAMESPACE_LABEL)
+                else None
+            )
+            lookup = CatalogLookup.found(item, revision, source)
         except ValidationError as error:
             lookup = CatalogLookup(None, revision, problem=f"the item cannot be read ({first_problem(error)})")
         self._items[name] = (version, lookup)

@@ -74,7 +74,7 @@ def operator_registry(
     probes: list[ProbeServer] | None = None,
 ) -> kopf.OperatorRegistry:
     """Our handlers plus login, startup and cleanup bound to these settings (no module-level state)."""
-    registry = build_registry()
+    registry = build_registry(settings.observe_interval)
     state = {"ready": False}
     operator_settings = settings  # kopf hands its own `settings` to the startup handler
 

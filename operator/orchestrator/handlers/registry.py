@@ -15,7 +15,7 @@ from ..clients.kubernetes import SERVICE_REQUESTS, KubernetesApiError
 from ..reconcile.status import Announcement
 from .cleanup import cleanup_request
 from .context import OperatorContext
-from .requests import ConcurrentChange, reconcile_request
+from .requests import ConcurrentChange, observe_request, reconcile_request
 
 GROUP, VERSION = "orchestrator.dev", "v1alpha1"
 SR = (GROUP, VERSION, "servicerequests")
@@ -24,6 +24,7 @@ CB = (GROUP, VERSION, "catalogbundles")
 CS = (GROUP, VERSION, "catalogsources")
 PREFIX = "orchestrator.dev"
 WAKE_INTERVAL = 60.0
+OBSERVED_TYPES = ("terraform", "workspace")
 
 
 class OrchestratorProgressStorage(kopf.AnnotationsProgressStorage):
@@ -80,7 +81,15 @@ def _stalled_on_missing_item(status: Mapping[str, Any], **_: Any) -> bool:
     return False
 
 
-def build_registry() -> kopf.OperatorRegistry:
+def _observable(status: Mapping[str, Any], **_: Any) -> bool:
+    """Fulfilled requests with actions that are looked at periodically (Terraform drift, workspace idleness)."""
+    return status.get("phase") in ("Ready", "Hibernated") and any(
+        action.get("type") in OBSERVED_TYPES and action.get("state") == "Succeeded"
+        for action in status.get("actions") or []
+    )
+
+
+def build_registry(observe_interval: float = 60.0) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.index(*CI, id="catalog_items", registry=registry)
@@ -140,6 +149,15 @@ def build_registry() -> kopf.OperatorRegistry:
             raise kopf.TemporaryError(result.outcome.message, delay=result.wait)
         if result.outcome.stalled:
             raise kopf.PermanentError(result.outcome.message)
+
+    @kopf.timer(*SR, id="observe", interval=observe_interval, when=_observable, registry=registry)
+    async def observe(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        ctx = _context(memo)
+        catalog_items: kopf.Index[str, Any] = kwargs["catalog_items"]
+        result = await observe_request(ctx, body, lambda name: ctx.catalog_item(name, catalog_items.get(name)))
+        if result.status_patch:
+            patch.status.update(result.status_patch)
+        _emit(body, result.events)
 
     @kopf.on.delete(*SR, id="cleanup", registry=registry)
     async def cleanup(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:

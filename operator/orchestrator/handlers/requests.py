@@ -12,18 +12,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from ..actions.base import ActionContext, StepResult, utcnow
+from ..actions.base import (
+    ActionContext,
+    CatalogRef,
+    HasSecretOutputs,
+    Hibernates,
+    Observes,
+    RequestedState,
+    StepResult,
+    utcnow,
+)
 from ..api.actions import Action
-from ..api.base import LocalObjectReference, dump
-from ..api.conditions import Reason
+from ..api.base import LocalObjectReference, dump, duration_seconds
+from ..api.conditions import DRIFTED, STATE_LOCKED, Reason, true_condition
 from ..api.service_request import (
     ABORT_ANNOTATION,
     ESCALATE_ANNOTATION,
     RETRY_ANNOTATION,
     ActionStatus,
     CatalogItemRef,
+    FulfillmentRecord,
+    Hibernation,
     ServiceRequestStatus,
 )
 from ..clients.kubernetes import SECRETS, SERVICE_REQUESTS, KubernetesApiError
@@ -31,9 +43,11 @@ from ..reconcile.patches import merge_patch
 from ..reconcile.request import (
     Blocked,
     CatalogLookup,
+    Mode,
     RequestView,
     Resolved,
     approval,
+    can_fall_back,
     fulfillment_path,
     input_hash,
     parse_request,
@@ -41,12 +55,14 @@ from ..reconcile.request import (
     resolve,
     retry_failed,
     scopes,
+    select_mode,
 )
 from ..reconcile.status import (
     Announcement,
     Outcome,
     announcements,
     apply_outcome,
+    mark,
     mark_approved,
     mark_fulfilled,
     mark_validated,
@@ -83,6 +99,9 @@ class _Run:
     status: ServiceRequestStatus
     redactor: Redactor
     wait: float | None = None
+    catalog: CatalogRef | None = None
+    secret_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fallback_events: list[Announcement] = field(default_factory=list)
 
     async def write_status(self, fields: Mapping[str, Any]) -> None:
         """Write ``fields`` of the status now, guarded by the resourceVersion this reconcile started from.
@@ -110,6 +129,14 @@ class _Run:
         """Write the escalation's pending marker before its ticket is created."""
         self.status = status
         await self.write_status({"escalation": dump(status.escalation) if status.escalation else None})
+
+
+def _add_actions(run: _Run, mode: Mode, actions: list[Action]) -> None:
+    """Status entries for the path's actions not seen yet (an action of the other path with that name is replaced)."""
+    known = {a.name: a.path for a in run.status.actions}
+    for action in actions:
+        if known.get(action.name) != mode:
+            run.status = _with_action(run.status, ActionStatus(name=action.name, type=action.type, path=mode))
 
 
 def _with_action(status: ServiceRequestStatus, action: ActionStatus) -> ServiceRequestStatus:
@@ -170,6 +197,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
     if isinstance(resolved, Blocked):
         return blocked(resolved)
     item = resolved.item
+    run.catalog = CatalogRef(item.metadata.name, resolved.revision, lookup.source)
     run.status = run.status.model_copy(
         update={
             "catalog_item": CatalogItemRef(
@@ -194,11 +222,10 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
         now=now,
     )
 
-    mode, actions = fulfillment_path(item)
-    known = {a.name for a in run.status.actions}
-    for action in actions:
-        if action.name not in known:
-            run.status = _with_action(run.status, ActionStatus(name=action.name, type=action.type, path=mode))
+    record = select_mode(run.status, item)
+    run.status = run.status.model_copy(update={"fulfillment": record})
+    mode, actions = fulfillment_path(item, record.mode)
+    _add_actions(run, mode, actions)
 
     retry_token = view.annotations.get(RETRY_ANNOTATION)
     if retry_token and retry_token != run.status.last_handled_retry:
@@ -231,7 +258,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
 
     outcome = await _drive(run, resolved, actions, secrets)
     result = finish(outcome)
-    result.events = escalation_events + result.events
+    result.events = escalation_events + run.fallback_events + result.events
     return result
 
 
@@ -267,7 +294,7 @@ async def _abort(run: _Run, reason: str) -> Outcome:
 
 
 def _action_context(run: _Run, template_scopes: Mapping[str, Any]) -> ActionContext:
-    return run.ctx.action_context(run.view, template_scopes, run.redactor, run.record_pending)
+    return run.ctx.action_context(run.view, template_scopes, run.redactor, run.record_pending, run.catalog)
 
 
 def _template_failure(run: _Run, action_name: str, error: TemplateError) -> Outcome:
@@ -294,21 +321,31 @@ async def _drive(
         generation=generation,
         now=now,
     )
+    if run.view.generation != run.status.observed_generation:
+        failure = await _revisit_succeeded(run, resolved, actions, secrets)
+        if failure is not None:
+            return failure
     while True:
         statuses = {a.name: a for a in run.status.actions}
         plan = plan_actions(actions, statuses)
-        template_scopes = scopes(
-            run.view, resolved, run.ctx.system, now=utcnow(), outputs=plan.completed_outputs, secrets=secrets
-        )
+        outputs = await _with_secret_outputs(run, plan.completed_outputs)
+        template_scopes = scopes(run.view, resolved, run.ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
         if plan.failed is not None:
             failed = plan.failed
             message = f"action '{failed.name}' {failed.state.lower()}: {failed.message or ''}".rstrip(": ")
+            record = run.status.fulfillment
+            if record is not None and failed.state == "Failed" and can_fall_back(resolved.item, record):
+                actions = _fall_back(run, resolved, message)
+                continue
             run.status = mark_fulfilled(
                 run.status, False, Reason.ACTION_FAILED, message, generation=generation, now=now
             )
             return Outcome("Failed", Reason.ACTION_FAILED, message, stalled=True)
         if plan.all_done:
-            return await _complete(run, resolved, template_scopes)
+            outcome = await _complete(run, resolved, template_scopes)
+            if outcome.phase == "Ready":
+                return await _settle_state(run, actions, template_scopes) or outcome
+            return outcome
         action = plan.next
         assert action is not None
         status = statuses[action.name]
@@ -332,6 +369,7 @@ async def _drive(
             rendered = runner.render(action, template_scopes, run.redactor)
         except TemplateError as error:
             return _template_failure(run, action.name, error)
+        rendered = _with_fallback_context(run, action, rendered)
         digest = input_hash(rendered)
         context = _action_context(run, template_scopes)
         step: StepResult | None = None
@@ -348,6 +386,13 @@ async def _drive(
             status = step.status
         run.status = _with_action(run.status, status)
         _observe(run, action.type, step, started)
+        _mark_state_lock(run, step)
+        if step.awaiting_approval:
+            message = f"action '{action.name}': {status.message or 'awaiting approval'}"
+            run.status = mark_approved(
+                run.status, False, Reason.AWAITING_APPROVAL, message, generation=generation, now=now
+            )
+            return Outcome("AwaitingApproval", Reason.AWAITING_APPROVAL, message, stalled=False, progressing=False)
         if step.stall_reason is not None:
             run.wait = step.wait
             message = f"action '{action.name}': {status.message or step.stall_reason}"
@@ -364,6 +409,147 @@ async def _drive(
                 run.status, False, Reason.ACTION_IN_PROGRESS, message, generation=generation, now=now
             )
             return Outcome("Provisioning", step.reason or Reason.ACTION_IN_PROGRESS, message)
+
+
+async def _revisit_succeeded(
+    run: _Run, resolved: Resolved, actions: list[Action], secrets: Mapping[str, Mapping[str, str]]
+) -> Outcome | None:
+    """After a spec change, hand succeeded actions whose rendered input changed to their runner's ``changed``
+    (a workspace re-applies, Terraform plans again, a PUT is re-sent); the first one that must run again stops
+    the walk, and the main loop takes it from there."""
+    completed: dict[str, dict[str, Any]] = {}
+    for action in actions:
+        status = next((a for a in run.status.actions if a.name == action.name), None)
+        if status is None or status.state not in ("Succeeded", "Skipped"):
+            return None
+        runner = run.ctx.runners.get(action.type)
+        if status.state == "Skipped" or runner is None or not runner.supports_update:
+            if status.state == "Succeeded":
+                completed[action.name] = dict(status.outputs)
+            continue
+        outputs = await _with_secret_outputs(run, completed)
+        template_scopes = scopes(run.view, resolved, run.ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
+        try:
+            rendered = runner.render(action, template_scopes, run.redactor)
+        except TemplateError as error:
+            return _template_failure(run, action.name, error)
+        if status.input_hash in (None, input_hash(rendered)):
+            completed[action.name] = dict(status.outputs)
+            continue
+        step = await runner.changed(action, rendered, status, _action_context(run, template_scopes))
+        run.status = _with_action(run.status, step.status)
+        if step.status.state != "Succeeded":
+            return None
+        completed[action.name] = dict(step.status.outputs)
+    return None
+
+
+def _mark_state_lock(run: _Run, step: StepResult) -> None:
+    """StateLocked=True with the lock id while a dead run's lock stops an action; False once it is gone."""
+    now = utcnow()
+    if step.stall_reason == Reason.STATE_LOCKED:
+        message = step.status.message or "state locked"
+        run.status = mark(
+            run.status, STATE_LOCKED, "True", Reason.STATE_LOCKED, message, generation=run.view.generation, now=now
+        )
+    elif true_condition(run.status.conditions, STATE_LOCKED) is not None and step.status.lock is None:
+        run.status = mark(
+            run.status, STATE_LOCKED, "False", Reason.SUCCEEDED, "no lock held", generation=run.view.generation, now=now
+        )
+
+
+async def _with_secret_outputs(run: _Run, completed: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Completed actions' outputs for templates, with the sensitive ones their runners keep outside the status."""
+    result = {name: dict(values) for name, values in completed.items()}
+    for status in run.status.actions:
+        if status.name not in result or status.state != "Succeeded":
+            continue
+        runner = run.ctx.runners.get(status.type)
+        if not isinstance(runner, HasSecretOutputs):
+            continue
+        if status.name not in run.secret_outputs:
+            context = _action_context(run, {})
+            run.secret_outputs[status.name] = await runner.sensitive_outputs(status, context)
+        result[status.name].update(run.secret_outputs[status.name])
+    return result
+
+
+def _fall_back(run: _Run, resolved: Resolved, message: str) -> list[Action]:
+    """Open the manual path after a permanent automated failure; the automated actions stay in status."""
+    now = utcnow()
+    record = FulfillmentRecord(mode="manual", fallback_reason=run.redactor(message), fallback_at=now)
+    run.status = run.status.model_copy(update={"fulfillment": record})
+    mode, actions = fulfillment_path(resolved.item, "manual")
+    _add_actions(run, mode, actions)
+    run.fallback_events.append(
+        Announcement(
+            "Warning", Reason.FELL_BACK_TO_MANUAL, f"automated fulfillment failed, manual path opened: {message}"
+        )
+    )
+    return actions
+
+
+def _with_fallback_context(run: _Run, action: Action, rendered: dict[str, Any]) -> dict[str, Any]:
+    """A JIRA ticket of a manual path opened by a fallback carries why the automated path failed."""
+    record = run.status.fulfillment
+    if action.type != "jira" or record is None or record.fallback_reason is None:
+        return rendered
+    failed = [a for a in run.status.actions if a.path == "automated" and a.state == "Failed"]
+    lines = [f"- {a.name} ({a.type}): {run.redactor(a.message or 'failed')}" for a in failed]
+    context = "Automated fulfillment failed; this ticket was opened instead.\n" + "\n".join(lines)
+    description = str(rendered.get("description") or "")
+    return {**rendered, "description": f"{description}\n\n{context}" if description else context}
+
+
+async def _settle_state(run: _Run, actions: list[Action], template_scopes: Mapping[str, Any]) -> Outcome | None:
+    """spec.state: hibernate (or resume) the effects of actions that support it; None keeps the Ready outcome."""
+    spec = run.view.spec
+    wanted = spec.state if spec is not None else "Active"
+    current = run.status.hibernation
+    if wanted == "Active" and (current is None or current.reason == "Idle"):
+        if current is not None:  # hibernated for idleness: stays so until activity wakes it (the observe timer)
+            since = current.since.isoformat()
+            return Outcome("Hibernated", Reason.HIBERNATED, f"hibernated while idle since {since}", progressing=False)
+        return None
+    if wanted == "Hibernated" and current is not None and current.reason == "Requested":
+        return Outcome("Hibernated", Reason.HIBERNATED, "hibernated (spec.state)", progressing=False)
+    outcome = await _set_state(run, actions, template_scopes, wanted)
+    if outcome is not None:
+        return outcome
+    if wanted == "Hibernated":
+        run.status = run.status.model_copy(update={"hibernation": Hibernation(reason="Requested", since=utcnow())})
+        return Outcome("Hibernated", Reason.HIBERNATED, "hibernated (spec.state)", progressing=False)
+    run.status = run.status.model_copy(update={"hibernation": None})
+    return None
+
+
+async def _set_state(
+    run: _Run, actions: list[Action], template_scopes: Mapping[str, Any], wanted: RequestedState
+) -> Outcome | None:
+    """Drive every hibernatable action to ``wanted``; an Outcome while one is not there yet."""
+    statuses = {a.name: a for a in run.status.actions}
+    for action in actions:
+        runner = run.ctx.runners.get(action.type)
+        status = statuses.get(action.name)
+        if not isinstance(runner, Hibernates) or status is None or status.state != "Succeeded":
+            continue
+        try:
+            rendered = run.ctx.runners[action.type].render(action, template_scopes, run.redactor)
+        except TemplateError as error:
+            return _template_failure(run, action.name, error)
+        step = await runner.set_state(action, rendered, status, _action_context(run, template_scopes), wanted)
+        run.status = _with_action(run.status, step.status)
+        if step.stall_reason is not None or step.wait is not None:
+            run.wait = step.wait
+            verb = "hibernating" if wanted == "Hibernated" else "resuming"
+            message = f"action '{action.name}': {verb}: {step.status.message or 'in progress'}"
+            return Outcome(
+                "Provisioning",
+                step.stall_reason or Reason.ACTION_IN_PROGRESS,
+                message,
+                stalled=step.stall_reason is not None,
+            )
+    return None
 
 
 def _observe(run: _Run, action_type: str, step: StepResult, started: Any) -> None:
@@ -433,3 +619,132 @@ async def _write_outputs_secret(run: _Run, values: Mapping[str, str]) -> str:
     else:
         await run.ctx.kube.patch(SECRETS, name, {"stringData": dict(values)}, run.view.namespace)
     return name
+
+
+@dataclass
+class ObserveResult:
+    status_patch: dict[str, Any]
+    events: list[Announcement] = field(default_factory=list)
+
+
+async def observe_request(ctx: OperatorContext, body: Mapping[str, Any], items: ItemLookup) -> ObserveResult:
+    """The periodic look at a fulfilled request: Terraform drift, workspace idleness (hibernate or wake up)."""
+    view = parse_request(body)
+    body_status: Mapping[str, Any] = body.get("status") or {}
+    before = view.status
+    if (
+        view.deleting
+        or view.spec is None
+        or before.phase not in ("Ready", "Hibernated")
+        or view.spec.catalog_item is None
+    ):
+        return ObserveResult({})
+    lookup = items(view.spec.catalog_item)
+    try:
+        environments = await ctx.environments()
+    except EnvironmentsUnavailable:
+        return ObserveResult({})
+    resolved = resolve(view, lookup, environments)
+    if isinstance(resolved, Blocked):
+        return ObserveResult({})
+    run = _Run(ctx, view, str(body.get("metadata", {}).get("resourceVersion", "")), before, Redactor())
+    run.catalog = CatalogRef(resolved.item.metadata.name, resolved.revision, lookup.source)
+    record = before.fulfillment or FulfillmentRecord(mode=resolved.item.spec.fulfillment.mode)
+    _, actions = fulfillment_path(resolved.item, record.mode)
+    secrets: dict[str, dict[str, str]] = {}
+    if lookup.reads_secrets:
+        secrets = await ctx.exposed_secrets(view.namespace)
+        run.redactor.add(v for values in secrets.values() for v in values.values())
+    statuses = {a.name: a for a in run.status.actions}
+    plan = plan_actions(actions, statuses)
+    outputs = await _with_secret_outputs(run, plan.completed_outputs)
+    template_scopes = scopes(view, resolved, ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
+    now = utcnow()
+    drift: list[str] = []
+    looked = drift_checked = False
+    idle_since: datetime | None = None
+    idle_limit: float | None = None
+    for action in actions:
+        runner = ctx.runners.get(action.type)
+        status = statuses.get(action.name)
+        if not isinstance(runner, Observes) or status is None or status.state != "Succeeded":
+            continue
+        interval = runner.observation_interval(action)
+        if interval is None:
+            continue
+        if status.observed_at is not None and (now - status.observed_at).total_seconds() < interval:
+            if status.drift is not None:
+                drift.append(f"action '{action.name}': {_drift_text(status)}")
+            continue
+        try:
+            rendered = ctx.runners[action.type].render(action, template_scopes, run.redactor)
+        except TemplateError:
+            continue  # the next fulfil reconcile reports it
+        seen = await runner.observe(action, rendered, status, _action_context(run, template_scopes))
+        looked = True
+        drift_checked = drift_checked or action.type == "terraform"
+        run.status = _with_action(run.status, seen.status)
+        if seen.drift is not None:
+            drift.append(f"action '{action.name}': {seen.drift}")
+        if seen.idle_since is not None:
+            limit = _hibernate_after(action)
+            if limit is not None:
+                idle_since = seen.idle_since if idle_since is None else max(idle_since, seen.idle_since)
+                idle_limit = limit if idle_limit is None else min(idle_limit, limit)
+    events: list[Announcement] = []
+    if looked:
+        generation = view.generation
+        if drift:
+            message = "; ".join(drift)
+            run.status = mark(
+                run.status, DRIFTED, "True", Reason.DRIFT_DETECTED, message, generation=generation, now=now
+            )
+        elif drift_checked:
+            message = "no changes outside the operator"
+            run.status = mark(run.status, DRIFTED, "False", Reason.NO_DRIFT, message, generation=generation, now=now)
+        if drift and not _was_drifted(before):
+            events.append(Announcement("Warning", Reason.DRIFT_DETECTED, "; ".join(drift)))
+    hibernation = run.status.hibernation
+    if idle_since is not None and idle_limit is not None:
+        if hibernation is None and before.phase == "Ready" and view.spec.state == "Active":
+            if (now - idle_since).total_seconds() >= idle_limit:
+                outcome = await _set_state(run, actions, template_scopes, "Hibernated")
+                if outcome is None:
+                    run.status = run.status.model_copy(update={"hibernation": Hibernation(reason="Idle", since=now)})
+                    message = f"hibernated: no activity since {idle_since.isoformat()}"
+                    run.status = apply_outcome(
+                        run.status,
+                        Outcome("Hibernated", Reason.HIBERNATED, message, progressing=False),
+                        generation=view.generation,
+                        now=now,
+                    )
+        elif hibernation is not None and hibernation.reason == "Idle" and idle_since > hibernation.since:
+            outcome = await _set_state(run, actions, template_scopes, "Active")
+            if outcome is None:
+                run.status = run.status.model_copy(update={"hibernation": None})
+                run.status = apply_outcome(
+                    run.status,
+                    Outcome("Ready", Reason.SUCCEEDED, "fulfilled", progressing=False),
+                    generation=view.generation,
+                    now=now,
+                )
+    run.status = run.status.model_copy(update={"actions": [_redacted(a, run.redactor) for a in run.status.actions]})
+    events += announcements(before, run.status)
+    return ObserveResult(merge_patch(body_status, dump(run.status)), events)
+
+
+def _drift_text(status: ActionStatus) -> str:
+    plan = status.drift
+    assert plan is not None
+    return f"+{plan.add} ~{plan.change} -{plan.destroy} outside the operator"
+
+
+def _was_drifted(status: ServiceRequestStatus) -> bool:
+    return true_condition(status.conditions, DRIFTED) is not None
+
+
+def _hibernate_after(action: Action) -> float | None:
+    block = action.workspace
+    if block is None or block.hibernate_after is None:
+        return None
+    return duration_seconds(block.hibernate_after)

@@ -24,6 +24,7 @@ from ..api.service_request import (
     APPROVE_ANNOTATION,
     REQUESTER_ANNOTATION,
     ActionStatus,
+    FulfillmentRecord,
     Phase,
     ServiceRequestSpec,
     ServiceRequestStatus,
@@ -97,16 +98,18 @@ class CatalogLookup:
     problem: str | None = None
     """Set when an object of that name exists but cannot be read as a CatalogItem."""
     reads_secrets: bool = False
-    """Whether the templates a request runs (its path's actions and the item's outputs) read ``secrets``."""
+    """Whether the templates a request runs (either path's actions and the item's outputs) read ``secrets``."""
+    source: tuple[str, str] | None = None
+    """(namespace, name) of the CatalogSource that applied the item; None for an item applied by hand."""
 
     @classmethod
-    def found(cls, item: CatalogItem, revision: str | None) -> CatalogLookup:
+    def found(cls, item: CatalogItem, revision: str | None, source: tuple[str, str] | None = None) -> CatalogLookup:
         """A lookup for ``item``, with the template analysis done once rather than on every reconcile."""
-        _, actions = fulfillment_path(item)
+        actions = [*item.spec.fulfillment.automated, *item.spec.fulfillment.manual]
         reads = any(uses_scope(dump(a), "secrets") for a in actions) or any(
             uses_scope(o.value, "secrets") for o in item.spec.outputs
         )
-        return cls(item, revision, reads_secrets=reads)
+        return cls(item, revision, reads_secrets=reads, source=source)
 
 
 @dataclass(frozen=True)
@@ -235,11 +238,39 @@ def scopes(
     }
 
 
-def fulfillment_path(item: CatalogItem) -> tuple[Literal["automated", "manual"], list[Action]]:
-    """The actions the request runs, in dependency order (stable: list order where dependencies allow)."""
-    mode = item.spec.fulfillment.mode
+Mode = Literal["automated", "manual"]
+
+
+def fulfillment_path(item: CatalogItem, mode: Mode | None = None) -> tuple[Mode, list[Action]]:
+    """The actions of ``mode`` (the item's mode by default), in dependency order (list order where allowed)."""
+    mode = mode or item.spec.fulfillment.mode
     actions = item.spec.fulfillment.automated if mode == "automated" else item.spec.fulfillment.manual
     return mode, ordered(actions)
+
+
+def select_mode(status: ServiceRequestStatus, item: CatalogItem) -> FulfillmentRecord:
+    """The path a request is on. The item's mode decides for new and unfinished requests; a finished request
+    keeps the path it was fulfilled on, and one that fell back to manual stays manual."""
+    recorded = status.fulfillment
+    if recorded is None:
+        return FulfillmentRecord(mode=item.spec.fulfillment.mode)
+    if recorded.fallback_reason is not None:
+        return recorded
+    if status.phase in ("Ready", "Hibernated") and all(
+        a.state in ("Succeeded", "Skipped") for a in status.actions if a.path == recorded.mode
+    ):
+        return recorded
+    if recorded.mode != item.spec.fulfillment.mode:
+        return FulfillmentRecord(mode=item.spec.fulfillment.mode)
+    return recorded
+
+
+def can_fall_back(item: CatalogItem, record: FulfillmentRecord) -> bool:
+    """Whether a permanent failure on the automated path opens the manual one."""
+    spec = item.spec.fulfillment
+    return (
+        record.mode == "automated" and record.fallback_reason is None and spec.fallback_to_manual and bool(spec.manual)
+    )
 
 
 def ordered(actions: Sequence[Action]) -> list[Action]:

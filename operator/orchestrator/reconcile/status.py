@@ -99,14 +99,15 @@ def apply_outcome(
     status: ServiceRequestStatus, outcome: Outcome, *, generation: int, now: datetime
 ) -> ServiceRequestStatus:
     """Phase, observedGeneration and the three kstatus conditions for ``outcome``."""
-    ready = outcome.phase == "Ready" and not outcome.stalled
+    # A hibernated request is in the state its spec asks for: Ready, with the reason saying it sleeps.
+    ready = outcome.phase in ("Ready", "Hibernated") and not outcome.stalled
     status = status.model_copy(update={"phase": outcome.phase})
     return summarize(
         status,
         ready=ready,
         stalled=outcome.stalled,
         progressing=outcome.progressing,
-        reason=Reason.SUCCEEDED if ready else outcome.reason,
+        reason=Reason.SUCCEEDED if outcome.phase == "Ready" and ready else outcome.reason,
         message=outcome.message,
         generation=generation,
         now=now,
