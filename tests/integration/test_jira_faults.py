@@ -39,7 +39,7 @@ FAULTS = {
     "dropped-after-create-search-lags": Fault(
         {"method": "POST", "path": CREATE, "drop_after_commit": True, "times": 1}, search_lag=1.0
     ),
-    "create-slower-than-timeout": Fault({"method": "POST", "path": CREATE, "delay": 4.0, "times": 1}),
+    "create-slower-than-timeout": Fault({"method": "POST", "path": CREATE, "delay": 3.5, "times": 1}),
     "poll-503": Fault({"method": "GET", "path": "/rest/api/2/issue/*", "status": 503, "times": 3}),
     "401": Fault({"status": 401}, stalls_with="AuthFailed"),
     "403": Fault({"status": 403}, stalls_with="AuthFailed"),

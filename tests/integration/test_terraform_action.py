@@ -21,6 +21,7 @@ from orchestrator.api.service_request import APPROVE_PLAN_ANNOTATION, FORCE_UNLO
 from tests.fakes.jira_model import DEFAULT_PROJECTS
 from tests.fakes.jira_server import FakeJira
 from tests.k8s import ApiEmulator
+from tests.k8s.jobs import JobKubelet
 
 from .conftest import TEAM, secret
 from .harness import BOT, NAMESPACE, TOKEN, OperatorUnderTest, assert_kstatus, is_true, phase, wait_until
@@ -374,8 +375,11 @@ def test_delete_destroys_with_the_snapshot_after_the_item_left_the_catalog(
     assert state_secret(tf_cluster, name, "provision") is None, "the state Secret goes with its request"
 
 
-def test_canary_in_variables_never_reaches_status_events_or_logs(
-    tf_cluster: ApiEmulator, tf_operator: Callable[..., OperatorUnderTest], captured_logs: list[str]
+def test_canary_in_variables_never_reaches_status_events_logs_or_tickets(
+    tf_cluster: ApiEmulator,
+    tf_operator: Callable[..., OperatorUnderTest],
+    captured_logs: list[str],
+    jira: FakeJira,
 ) -> None:
     tf_cluster.create(secret("vault-token", TEAM, {"token": CANARY}, {"orchestrator.dev/expose": "true"}))
     item = load_item("storage/object-bucket.yaml")
@@ -391,5 +395,50 @@ def test_canary_in_variables_never_reaches_status_events_or_logs(
     assert CANARY not in json.dumps(body)
     assert CANARY not in json.dumps(tf_cluster.events(TEAM))
     assert not any(CANARY in line for line in captured_logs)
+    assert jira.issues, "the public bucket opened its compliance ticket"
+    assert CANARY not in json.dumps(jira.issues)
     state = decoded_state(state_secret(tf_cluster, name, "bucket") or {})
     assert CANARY in json.dumps(state), "the value did reach Terraform (only inside the state Secret)"
+
+
+def test_job_runner_adopts_its_job_after_a_restart_instead_of_starting_another(
+    tf_cluster: ApiEmulator,
+    tf_operator: Callable[..., OperatorUnderTest],
+    k8s_kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    tf_cluster.create(manual_bucket(runner="job"))
+    request = load_request("object-bucket")
+    request["spec"]["fields"]["publicRead"] = False
+    request["spec"]["fields"]["dataClassification"] = "internal"
+    name = request["metadata"]["name"]
+    (tmp_path / "pods").mkdir()
+    with JobKubelet(
+        tf_cluster, k8s_kubeconfig, selector="orchestrator.dev/terraform-run=true", workdir=tmp_path / "pods"
+    ) as kubelet:
+        kubelet.pause()  # the node is down: the Job is created but does not run yet
+        first = tf_operator()
+        tf_cluster.create(request)
+        jobs = wait_until(lambda: tf_cluster.list("batch/v1/jobs", NAMESPACE), 30, "the Terraform Job")
+        job_name = jobs[0]["metadata"]["name"]
+        pending = tf_cluster.get("servicerequests", name, TEAM)
+        lock = next(a["lock"] for a in pending["status"]["actions"] if a["name"] == "bucket")
+        assert lock["runner"] == "job" and lock["holder"] == job_name
+        first.stop()
+
+        second = tf_operator()
+        tf_cluster.patch("servicerequests", name, {"metadata": {"annotations": {"poke": "1"}}}, TEAM)
+        kubelet.resume()
+        kubelet.wait_for_runs(1)
+        assert kubelet.runs[0].returncode == 0, kubelet.runs[0].stderr
+        body = ready(tf_cluster, name)
+
+        assert [j["metadata"]["name"] for j in tf_cluster.list("batch/v1/jobs", NAMESPACE)] == [job_name]
+        assert kubelet.ran == 1
+        assert runs(first, "plan-apply") == 0 and runs(second, "plan-apply") == 0, "nothing ran in the operator"
+        assert body["status"]["outputs"]["bucketName"].startswith("assets-")
+        assert tf_cluster.get("secrets", job_name, NAMESPACE) is None, "the spec Secret (inputs) is cleaned up"
+        result = tf_cluster.get("secrets", f"{job_name}-result", NAMESPACE)
+        assert result is not None and result["metadata"]["ownerReferences"][0]["name"] == job_name
+        state = decoded_state(state_secret(tf_cluster, name, "bucket") or {})
+        assert state["resources"], "the Job's state came back into the request's state Secret"

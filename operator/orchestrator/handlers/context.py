@@ -84,7 +84,13 @@ def terraform_runner(kube: KubernetesApi, settings: Settings, metrics: Metrics, 
             timeout=tf.run_timeout,
         ),
     )
-    engine = InProcessEngine(tf.work_dir, tf.max_concurrent_runs, tf.run_timeout)
+    engine = InProcessEngine(
+        tf.work_dir,
+        tf.max_concurrent_runs,
+        tf.run_timeout,
+        plugin_cache=tf.plugin_cache_dir,
+        interrupt_grace=tf.interrupt_grace,
+    )
     timing = TerraformTiming(run_timeout=tf.run_timeout, poll_interval=tf.job_poll_interval)
     return TerraformRunner(kube, locate, engine, jobs, timing, metrics)
 

@@ -132,11 +132,24 @@ class _Run:
 
 
 def _add_actions(run: _Run, mode: Mode, actions: list[Action]) -> None:
-    """Status entries for the path's actions not seen yet (an action of the other path with that name is replaced)."""
+    """Status entries for the path's actions not seen yet (an action of the other path with that name is replaced).
+
+    Unfinished actions of the other path (a ticket opened before the item's mode changed) are never cancelled:
+    they stay in status on their path, with a message saying they are left as they are and no longer followed.
+    """
     known = {a.name: a.path for a in run.status.actions}
     for action in actions:
         if known.get(action.name) != mode:
             run.status = _with_action(run.status, ActionStatus(name=action.name, type=action.type, path=mode))
+    for status in run.status.actions:
+        if status.path != mode and status.state in ("Pending", "Running", "Waiting"):
+            ref = status.external_ref
+            switched = f"the request switched to {mode} fulfillment"
+            message = f"left as it is: {switched}"
+            if ref is not None:
+                message = f"{ref.system} {ref.id} left open (not cancelled, no longer followed): {switched}"
+            if status.message != message:
+                run.status = _with_action(run.status, status.model_copy(update={"message": message}))
 
 
 def _with_action(status: ServiceRequestStatus, action: ActionStatus) -> ServiceRequestStatus:
@@ -394,6 +407,9 @@ async def _drive(
             )
             return Outcome("AwaitingApproval", Reason.AWAITING_APPROVAL, message, stalled=False, progressing=False)
         if step.stall_reason is not None:
+            fulfillment = run.status.fulfillment
+            if status.state == "Failed" and fulfillment is not None and can_fall_back(resolved.item, fulfillment):
+                continue  # the plan.failed branch opens the manual path now, not on some later reconcile
             run.wait = step.wait
             message = f"action '{action.name}': {status.message or step.stall_reason}"
             if status.state == "Failed":
@@ -433,13 +449,20 @@ async def _revisit_succeeded(
             rendered = runner.render(action, template_scopes, run.redactor)
         except TemplateError as error:
             return _template_failure(run, action.name, error)
-        if status.input_hash in (None, input_hash(rendered)):
+        digest = input_hash(rendered)
+        if status.input_hash in (None, digest):
             completed[action.name] = dict(status.outputs)
             continue
         step = await runner.changed(action, rendered, status, _action_context(run, template_scopes))
-        run.status = _with_action(run.status, step.status)
-        if step.status.state != "Succeeded":
+        if step.status.state == "Succeeded" and (step.wait is not None or step.stall_reason is not None):
+            # The change was not passed on (a refused rename, an unreachable backend): the action is no longer
+            # done, so the main loop hands it to ``changed`` again, now and on every retry, keeping the old hash.
+            run.status = _with_action(run.status, step.status.model_copy(update={"state": "Waiting"}))
             return None
+        if step.status.state != "Succeeded":
+            run.status = _with_action(run.status, step.status)
+            return None
+        run.status = _with_action(run.status, step.status.model_copy(update={"input_hash": digest}))
         completed[action.name] = dict(step.status.outputs)
     return None
 
@@ -477,13 +500,14 @@ async def _with_secret_outputs(run: _Run, completed: Mapping[str, Mapping[str, A
 def _fall_back(run: _Run, resolved: Resolved, message: str) -> list[Action]:
     """Open the manual path after a permanent automated failure; the automated actions stay in status."""
     now = utcnow()
-    record = FulfillmentRecord(mode="manual", fallback_reason=run.redactor(message), fallback_at=now)
+    reason = run.redactor(message)
+    record = FulfillmentRecord(mode="manual", fallback_reason=reason, fallback_at=now)
     run.status = run.status.model_copy(update={"fulfillment": record})
     mode, actions = fulfillment_path(resolved.item, "manual")
     _add_actions(run, mode, actions)
     run.fallback_events.append(
         Announcement(
-            "Warning", Reason.FELL_BACK_TO_MANUAL, f"automated fulfillment failed, manual path opened: {message}"
+            "Warning", Reason.FELL_BACK_TO_MANUAL, f"automated fulfillment failed, manual path opened: {reason}"
         )
     )
     return actions
@@ -572,7 +596,7 @@ async def _complete(run: _Run, resolved: Resolved, template_scopes: Mapping[str,
         try:
             value = render(output.value, template_scopes)
         except TemplateError as error:
-            return _template_failure(run, f"outputs.{output.name}", error)
+            return _template_failure(run, f"outputs.{output.name}", error.located(("value",)))
         if output.sensitive:
             sensitive[output.name] = value if isinstance(value, str) else str(value)
             continue
@@ -637,6 +661,7 @@ async def observe_request(ctx: OperatorContext, body: Mapping[str, Any], items: 
         or view.spec is None
         or before.phase not in ("Ready", "Hibernated")
         or view.spec.catalog_item is None
+        or before.observed_generation != view.generation  # a spec change the fulfil handler has yet to apply
     ):
         return ObserveResult({})
     lookup = items(view.spec.catalog_item)
@@ -718,7 +743,12 @@ async def observe_request(ctx: OperatorContext, body: Mapping[str, Any], items: 
                         generation=view.generation,
                         now=now,
                     )
-        elif hibernation is not None and hibernation.reason == "Idle" and idle_since > hibernation.since:
+        elif (
+            hibernation is not None
+            and hibernation.reason == "Idle"
+            and view.spec.state == "Active"
+            and idle_since > hibernation.since
+        ):
             outcome = await _set_state(run, actions, template_scopes, "Active")
             if outcome is None:
                 run.status = run.status.model_copy(update={"hibernation": None})
