@@ -137,7 +137,9 @@ def test_missing_item_heals_when_the_item_appears(
     cluster.create(ticket_item)
     healed = wait_until(lambda: tickets_for(jira, get(cluster)), what="ticket after the item appeared")
     assert len(healed) == 1
-    assert not is_true(get(cluster), "Stalled")
+    # The ticket exists before the reconcile that created it writes its status: wait for that write.
+    wait_until(lambda: not is_true(get(cluster), "Stalled"), what="Stalled cleared")
+    assert len(tickets_for(jira, get(cluster))) == 1
 
 
 def test_loop_stays_responsive_while_jira_answers_slowly(
@@ -152,7 +154,9 @@ def test_loop_stays_responsive_while_jira_answers_slowly(
     for index in range(3):
         wait_until(lambda i=index: tickets_for(jira, get(cluster, f"slow-{i}")), timeout=20, what="slow ticket")
     time.sleep(1.5)
-    assert operator.max_lag() < 0.1, f"event loop lag {operator.max_lag():.3f}s while JIRA answered slowly"
+    # A JIRA call made on the event loop would stall it for the whole 1 s delay; anything well below that is
+    # scheduling noise of a loaded 2-core machine (lag under load is measured by the benchmarks, not here).
+    assert operator.max_lag() < 0.5, f"event loop lag {operator.max_lag():.3f}s while JIRA answered slowly"
     assert TOKEN not in str(cluster.list(SR, TEAM))
 
 
