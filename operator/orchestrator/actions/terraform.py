@@ -15,6 +15,7 @@ plan with a new hash, so an older approval names a plan that no longer exists an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -109,6 +110,54 @@ def summary(info: PlanInfo, now: Any) -> PlanSummary:
 
 def describe(info: PlanInfo) -> str:
     return f"+{info.add} ~{info.change} -{info.destroy}"
+
+
+def fresh_spec(
+    operation: Operation,
+    module_name: str,
+    module: bytes,
+    rendered: Mapping[str, Any],
+    record: StateRecord,
+    lock_id: str,
+) -> RunSpec:
+    """A new plan (and apply) of the catalog module with the request's rendered inputs."""
+    backend = rendered.get("backend")
+    return RunSpec(
+        operation=operation,
+        module_name=module_name,
+        module=module,
+        variables=dict(rendered.get("variables") or {}),
+        state=record.state if not backend else None,
+        backend=backend,
+        lock_id=lock_id,
+    )
+
+
+def saved_plan_spec(module_name: str, record: StateRecord, lock_id: str) -> RunSpec:
+    """The apply of the plan saved for approval, with the module and inputs it was made from."""
+    return RunSpec(
+        operation="apply",
+        module_name=module_name,
+        module=record.blobs["plan-module"],
+        variables=dict(record.documents.get("plan-inputs") or {}),
+        state=record.state,
+        backend=record.documents.get("backend"),
+        plan=record.blobs["plan"],
+        lock_id=lock_id,
+    )
+
+
+def snapshot_spec(operation: Operation, module_name: str, record: StateRecord, lock_id: str) -> RunSpec:
+    """A run on what was applied last (drift plans, destroy): the snapshotted module and inputs."""
+    return RunSpec(
+        operation=operation,
+        module_name=module_name,
+        module=record.blobs["module"],
+        variables=dict(record.documents.get("inputs") or {}),
+        state=record.state,
+        backend=record.documents.get("backend"),
+        lock_id=lock_id,
+    )
 
 
 class InProcessEngine:
@@ -221,15 +270,7 @@ class TerraformRunner:
         operation: Operation = "plan" if block.approve_plan == "manual" else "plan-apply"
         status = self._acquire(status, ctx, action, operation, block.runner)
         await ctx.record_pending(status)
-        spec = RunSpec(
-            operation=operation,
-            module_name=block.module,
-            module=module,
-            variables=dict(rendered.get("variables") or {}),
-            state=record.state if not rendered.get("backend") else None,
-            backend=rendered.get("backend"),
-            lock_id=status.lock.id if status.lock else "",
-        )
+        spec = fresh_spec(operation, block.module, module, rendered, record, status.lock.id if status.lock else "")
         return await self._dispatch(action, block, spec, status, ctx, record, checkout.revision)
 
     def _acquire(
@@ -319,16 +360,7 @@ class TerraformRunner:
                 assert info is not None and result.plan is not None
                 if not info.has_changes:
                     # Nothing to approve: apply the empty plan at once (it only records outputs).
-                    apply = RunSpec(
-                        operation="apply",
-                        module_name=spec.module_name,
-                        module=spec.module,
-                        variables=spec.variables,
-                        state=spec.state,
-                        backend=spec.backend,
-                        plan=result.plan,
-                        lock_id=lock_id,
-                    )
+                    apply = dataclasses.replace(spec, operation="apply", plan=result.plan)
                     return await self._dispatch(action, block, apply, status, ctx, record, revision)
                 await write_record(
                     self._kube,
@@ -428,16 +460,7 @@ class TerraformRunner:
             return result
         status = self._acquire(status, ctx, action, "apply", block.runner)
         await ctx.record_pending(status)
-        spec = RunSpec(
-            operation="apply",
-            module_name=block.module,
-            module=record.blobs["plan-module"],
-            variables=dict(record.documents.get("plan-inputs") or {}),
-            state=record.state,
-            backend=record.documents.get("backend"),
-            plan=record.blobs["plan"],
-            lock_id=status.lock.id if status.lock else "",
-        )
+        spec = saved_plan_spec(block.module, record, status.lock.id if status.lock else "")
         return await self._dispatch(action, block, spec, status, ctx, record, record.annotations.get(MODULE_REVISION))
 
     async def _locked(
@@ -545,16 +568,7 @@ class TerraformRunner:
         lock = status.lock
         assert lock is not None
         if lock.operation == "apply" and status.plan is not None and record.plan_hash == status.plan.hash:
-            spec = RunSpec(
-                operation="apply",
-                module_name=block.module,
-                module=record.blobs["plan-module"],
-                variables=dict(record.documents.get("plan-inputs") or {}),
-                state=record.state,
-                backend=record.documents.get("backend"),
-                plan=record.blobs["plan"],
-                lock_id=lock.id,
-            )
+            spec = saved_plan_spec(block.module, record, lock.id)
         else:
             try:
                 checkout = await self._modules(ctx.catalog, block.module)
@@ -562,15 +576,7 @@ class TerraformRunner:
             except ModuleUnavailable as error:
                 return self._temporary(status, ctx, f"{block.module}: {error}")
             operation: Operation = "plan" if lock.operation == "plan" else "plan-apply"
-            spec = RunSpec(
-                operation=operation,
-                module_name=block.module,
-                module=module,
-                variables=dict(rendered.get("variables") or {}),
-                state=record.state if not rendered.get("backend") else None,
-                backend=rendered.get("backend"),
-                lock_id=lock.id,
-            )
+            spec = fresh_spec(operation, block.module, module, rendered, record, lock.id)
         await self._jobs.start(lock.holder, spec, self._job_labels(ctx, action))
         return StepResult(status, wait=self._timing.poll_interval, reason=Reason.WAITING_FOR_BACKEND)
 
@@ -642,15 +648,9 @@ class TerraformRunner:
                 return TeardownResult(True, f"resources kept (deletionPolicy Orphan); state kept in Secret {name}")
             if "module" not in record.blobs:
                 return TeardownResult(True, "nothing was applied; nothing to destroy")
-            spec = RunSpec(
-                operation="destroy",
-                module_name=str(record.annotations.get(MODULE_PATH) or status.name),
-                module=record.blobs["module"],
-                variables=dict(record.documents.get("inputs") or {}),
-                state=record.state,
-                backend=record.documents.get("backend"),
-                lock_id=idempotency_key(ctx.uid, f"{status.name}/destroy", status.attempts + 1),
-            )
+            module_name = str(record.annotations.get(MODULE_PATH) or status.name)
+            lock_id = idempotency_key(ctx.uid, f"{status.name}/destroy", status.attempts + 1)
+            spec = snapshot_spec("destroy", module_name, record, lock_id)
             started = time.perf_counter()
             result = await self._engine(spec)
             self._observe_run("destroy", "inProcess", result, time.perf_counter() - started)
@@ -695,15 +695,9 @@ class TerraformRunner:
             return Observation(status, problem=f"Kubernetes API: {error}")
         if "module" not in record.blobs or status.lock is not None:
             return Observation(status.model_copy(update={"observed_at": now}))
-        spec = RunSpec(
-            operation="plan",
-            module_name=action.terraform.module if action.terraform else action.name,
-            module=record.blobs["module"],
-            variables=dict(record.documents.get("inputs") or {}),
-            state=record.state,
-            backend=record.documents.get("backend"),
-            lock_id=idempotency_key(ctx.uid, f"{action.name}/drift", int(now.timestamp())),
-        )
+        module_name = action.terraform.module if action.terraform else action.name
+        lock_id = idempotency_key(ctx.uid, f"{action.name}/drift", int(now.timestamp()))
+        spec = snapshot_spec("plan", module_name, record, lock_id)
         started = time.perf_counter()
         result = await self._engine(spec)
         self._observe_run("drift", "inProcess", result, time.perf_counter() - started)
