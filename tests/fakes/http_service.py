@@ -32,8 +32,10 @@ import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
+
+from .servers import TrackingHTTPServer, serve, shut_down
 
 if TYPE_CHECKING:
     import trustme
@@ -89,34 +91,13 @@ class _State:
     next_id: int = 1
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, fake: FakeDnsApi) -> None:
         self.fake = fake
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__((fake.host, 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # failed TLS handshakes and dropped clients are expected in tests
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -178,10 +159,7 @@ class FakeDnsApi:
             self._tls.issue_cert("127.0.0.1", "localhost").configure_cert(context)
             server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-dns-api", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve(server, "fake-dns-api")
         return self
 
     def stop(self) -> None:
@@ -189,11 +167,7 @@ class FakeDnsApi:
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut_down(server, self._thread)
 
     def __enter__(self) -> FakeDnsApi:
         return self.start()

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +33,7 @@ from .jira_api import API_PATH, Response, RestApi
 from .jira_faults import Fault, FaultSet, RequestInfo
 from .jira_model import ApiError
 from .jira_state import JiraState
+from .servers import TrackingHTTPServer, serve, shut_down
 
 if TYPE_CHECKING:
     from jira import JIRA
@@ -55,32 +56,10 @@ class Call(NamedTuple):
     dropped: bool = False
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, address: tuple[str, int], fake: FakeJira) -> None:
         self.fake = fake
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut kept-alive connections, so a stopped fake really stops answering."""
-        with self._open_lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -161,10 +140,7 @@ class FakeJira:
             return self
         self._stopping = threading.Event()
         self._server = _Server((self.host, self.port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-jira", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve(self._server, "fake-jira")
         return self
 
     def stop(self) -> None:
@@ -173,11 +149,7 @@ class FakeJira:
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut_down(server, self._thread)
 
     def __enter__(self) -> FakeJira:
         return self.start()

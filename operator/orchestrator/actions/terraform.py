@@ -60,7 +60,7 @@ from .base import (
     TeardownPolicy,
     TeardownResult,
 )
-from .terraform_job import JobRunner
+from .terraform_job import JOB_LABEL, REQUEST_UID_LABEL, JobRunner, job_name, read_spec
 from .terraform_state import (
     APPLIED_LOCK,
     MODULE_PATH,
@@ -194,6 +194,17 @@ class InProcessEngine:
                 return RunResult(spec.operation, ok=False, error=RunError("internal", message, temporary=True))
 
 
+@dataclass(frozen=True)
+class _Turn:
+    """What one drive of an action works with: the action, its rendered input, the request, its state record."""
+
+    action: Action
+    block: TerraformAction
+    rendered: Mapping[str, Any]
+    ctx: ActionContext
+    record: StateRecord
+
+
 class TerraformRunner:
     """Drives Terraform actions. Per-request data lives in the request's status and its state Secret."""
 
@@ -241,26 +252,24 @@ class TerraformRunner:
         assert block is not None
         try:
             record = await read_record(self._kube, ctx.namespace, state_secret_name(ctx.name, action.name))
+            turn = _Turn(action, block, rendered, ctx, record)
             if status.lock is not None:
-                return await self._locked(action, block, rendered, status, ctx, record)
+                return await self._locked(turn, status)
             if status.state == "Waiting" and status.plan is not None:
-                return await self._approval(action, block, rendered, status, ctx, record)
-            return await self._plan(action, block, rendered, status, ctx, record)
+                return await self._approval(turn, status)
+            return await self._plan(turn, status)
         except KubernetesApiError as error:
             return self._temporary(status, ctx, f"Kubernetes API: {error}")
 
-    async def _plan(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-    ) -> StepResult:
+    async def _packed_module(self, turn: _Turn) -> tuple[ModuleCheckout, bytes]:
+        """The module's checkout and its packed files (raises ModuleUnavailable, OSError, ValueError)."""
+        checkout = await self._modules(turn.ctx.catalog, turn.block.module)
+        return checkout, await asyncio.to_thread(pack_module, checkout.path)
+
+    async def _plan(self, turn: _Turn, status: ActionStatus) -> StepResult:
+        block, ctx = turn.block, turn.ctx
         try:
-            checkout = await self._modules(ctx.catalog, block.module)
-            module = await asyncio.to_thread(pack_module, checkout.path)
+            checkout, module = await self._packed_module(turn)
         except ModuleUnavailable as error:
             if error.temporary:
                 return self._temporary(status, ctx, f"{block.module}: {error}")
@@ -268,21 +277,19 @@ class TerraformRunner:
         except (OSError, ValueError) as error:
             return self._failed(status, ctx, f"{block.module}: cannot read the module: {error}")
         operation: Operation = "plan" if block.approve_plan == "manual" else "plan-apply"
-        status = self._acquire(status, ctx, action, operation, block.runner)
+        status = self._acquire(turn, status, operation)
         await ctx.record_pending(status)
-        spec = fresh_spec(operation, block.module, module, rendered, record, status.lock.id if status.lock else "")
-        return await self._dispatch(action, block, spec, status, ctx, record, checkout.revision)
+        lock_id = status.lock.id if status.lock else ""
+        spec = fresh_spec(operation, block.module, module, turn.rendered, turn.record, lock_id)
+        return await self._dispatch(turn, spec, status, checkout.revision)
 
-    def _acquire(
-        self, status: ActionStatus, ctx: ActionContext, action: Action, operation: Operation, runner: str
-    ) -> ActionStatus:
+    def _acquire(self, turn: _Turn, status: ActionStatus, operation: Operation) -> ActionStatus:
+        ctx, runner = turn.ctx, turn.block.runner
         attempt = status.attempts + 1
-        key = idempotency_key(ctx.uid, f"{action.name}/{operation}", attempt)
+        key = idempotency_key(ctx.uid, f"{turn.action.name}/{operation}", attempt)
         holder = self.holder
         if runner == "job":
-            from .terraform_job import job_name
-
-            holder = job_name(ctx.uid, action.name, ctx.generation, operation, attempt)
+            holder = job_name(ctx.uid, turn.action.name, ctx.generation, operation, attempt)
         lock = StateLock(
             id=key,
             operation="apply" if operation == "plan-apply" else operation,
@@ -303,19 +310,10 @@ class TerraformRunner:
             }
         )
 
-    async def _dispatch(
-        self,
-        action: Action,
-        block: TerraformAction,
-        spec: RunSpec,
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-        revision: str | None,
-    ) -> StepResult:
+    async def _dispatch(self, turn: _Turn, spec: RunSpec, status: ActionStatus, revision: str | None) -> StepResult:
         assert status.lock is not None
         if status.lock.runner == "job":
-            await self._jobs.start(status.lock.holder, spec, self._job_labels(ctx, action))
+            await self._jobs.start(status.lock.holder, spec, self._job_labels(turn))
             return StepResult(status, wait=self._timing.poll_interval, reason=Reason.WAITING_FOR_BACKEND)
         self._in_flight.add(status.lock.id)
         started = time.perf_counter()
@@ -324,30 +322,23 @@ class TerraformRunner:
         finally:
             self._in_flight.discard(status.lock.id)
         self._observe_run(spec.operation, "inProcess", result, time.perf_counter() - started)
-        return await self._finish(action, block, spec, result, status, ctx, record, revision)
+        return await self._finish(turn, spec, result, status, revision)
 
-    def _job_labels(self, ctx: ActionContext, action: Action) -> dict[str, str]:
-        from .terraform_job import JOB_LABEL, REQUEST_UID_LABEL
+    def _job_labels(self, turn: _Turn) -> dict[str, str]:
+        name = turn.action.name.lower()[:63]
+        return {JOB_LABEL: "true", REQUEST_UID_LABEL: turn.ctx.uid, "orchestrator.dev/action": name}
 
-        return {JOB_LABEL: "true", REQUEST_UID_LABEL: ctx.uid, "orchestrator.dev/action": action.name.lower()[:63]}
-
-    def _observe_run(self, operation: str, runner: str, result: RunResult, seconds: float) -> None:
+    def _observe_run(self, operation: str, runner: str, result: RunResult, seconds: float | None = None) -> None:
         self._metrics.terraform_runs.labels(operation, runner, "succeeded" if result.ok else "failed").inc()
-        self._metrics.terraform_run_duration.labels(operation, runner).observe(seconds)
+        if seconds is not None:
+            self._metrics.terraform_run_duration.labels(operation, runner).observe(seconds)
 
     async def _finish(
-        self,
-        action: Action,
-        block: TerraformAction,
-        spec: RunSpec,
-        result: RunResult,
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-        revision: str | None,
+        self, turn: _Turn, spec: RunSpec, result: RunResult, status: ActionStatus, revision: str | None
     ) -> StepResult:
         """Record a finished run: state first (stamped with the lock id), then the status the caller writes."""
         assert status.lock is not None
+        block, ctx, record = turn.block, turn.ctx, turn.record
         lock_id = status.lock.id
         owner = {"name": ctx.name, "uid": ctx.uid}
         try:
@@ -361,7 +352,7 @@ class TerraformRunner:
                 if not info.has_changes:
                     # Nothing to approve: apply the empty plan at once (it only records outputs).
                     apply = dataclasses.replace(spec, operation="apply", plan=result.plan)
-                    return await self._dispatch(action, block, apply, status, ctx, record, revision)
+                    return await self._dispatch(turn, apply, status, revision)
                 await write_record(
                     self._kube,
                     record,
@@ -400,7 +391,7 @@ class TerraformRunner:
             message = f"{block.module}: the run finished but its state could not be saved: {error}"
             return self._temporary(status, ctx, message)
         public = {k: v.value for k, v in result.outputs.items() if not v.sensitive}
-        return self._succeeded(status, ctx, result.info, public, state_secret_name(ctx.name, action.name))
+        return self._succeeded(status, ctx, result.info, public, record.name)
 
     def _succeeded(
         self, status: ActionStatus, ctx: ActionContext, info: PlanInfo | None, outputs: dict[str, Any], secret: str
@@ -433,21 +424,14 @@ class TerraformRunner:
         )
         return StepResult(updated, reason=Reason.AWAITING_APPROVAL, awaiting_approval=True)
 
-    async def _approval(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-    ) -> StepResult:
+    async def _approval(self, turn: _Turn, status: ActionStatus) -> StepResult:
         assert status.plan is not None
+        ctx, record = turn.ctx, turn.record
         current = status.plan.hash
         named = (ctx.annotations.get(APPROVE_PLAN_ANNOTATION) or "").strip()
         if record.plan_hash != current:
             # The saved plan is gone (or was replaced): plan again.
-            return await self._plan(action, block, rendered, status.model_copy(update={"plan": None}), ctx, record)
+            return await self._plan(turn, status.model_copy(update={"plan": None}))
         if not named or named != current:
             result = self._awaiting(status, ctx, _info_of(status.plan))
             if named:
@@ -458,126 +442,77 @@ class TerraformRunner:
                     }
                 )
             return result
-        status = self._acquire(status, ctx, action, "apply", block.runner)
+        status = self._acquire(turn, status, "apply")
         await ctx.record_pending(status)
-        spec = saved_plan_spec(block.module, record, status.lock.id if status.lock else "")
-        return await self._dispatch(action, block, spec, status, ctx, record, record.annotations.get(MODULE_REVISION))
+        spec = saved_plan_spec(turn.block.module, record, status.lock.id if status.lock else "")
+        return await self._dispatch(turn, spec, status, record.annotations.get(MODULE_REVISION))
 
-    async def _locked(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-    ) -> StepResult:
-        lock = status.lock
+    async def _locked(self, turn: _Turn, status: ActionStatus) -> StepResult:
+        lock, record = status.lock, turn.record
         assert lock is not None
         if lock.operation == "apply" and record.applied_lock == lock.id:
             # The apply finished and saved its state; only the status write was lost. Adopt, never apply again.
             outputs = outputs_from_state(record.state) if record.state else {}
             public = {k: v.value for k, v in outputs.items() if not v.sensitive}
-            return self._succeeded(status, ctx, None, public, record.name)
+            return self._succeeded(status, turn.ctx, None, public, record.name)
         if lock.id in self._in_flight:
             return StepResult(status, wait=self._timing.poll_interval, reason=Reason.WAITING_FOR_BACKEND)
         if lock.runner == "job":
-            return await self._job(action, block, rendered, status, ctx, record)
+            return await self._job(turn, status)
         if lock.operation in ("plan", "drift"):
             # A plan writes no state: a dead one is simply planned again.
-            return await self._plan(action, block, rendered, status.model_copy(update={"lock": None}), ctx, record)
-        return await self._dead_lock(action, block, rendered, status, ctx, record)
+            return await self._plan(turn, status.model_copy(update={"lock": None}))
+        return await self._dead_lock(turn, status)
 
-    async def _dead_lock(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-    ) -> StepResult:
-        lock = status.lock
+    async def _dead_lock(self, turn: _Turn, status: ActionStatus) -> StepResult:
+        lock, ctx = status.lock, turn.ctx
         assert lock is not None
         if (ctx.annotations.get(FORCE_UNLOCK_ANNOTATION) or "").strip() == lock.id:
-            released = status.model_copy(update={"lock": None, "plan": None})
-            return await self._plan(action, block, rendered, released, ctx, record)
+            return await self._plan(turn, status.model_copy(update={"lock": None, "plan": None}))
         message = (
             f"state locked by an interrupted {lock.operation} (lock {lock.id}, held by {lock.holder} since "
-            f"{lock.acquired_at.isoformat()}); check the resources of {block.module}, then release it with "
+            f"{lock.acquired_at.isoformat()}); check the resources of {turn.block.module}, then release it with "
             f"kubectl annotate servicerequest {ctx.name} -n {ctx.namespace} {FORCE_UNLOCK_ANNOTATION}={lock.id}"
         )
         # No periodic retry: nothing but a person (the force-unlock annotation, a change kopf delivers) can help.
         return StepResult(status.model_copy(update={"message": message}), stall_reason=Reason.STATE_LOCKED)
 
-    async def _job(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-    ) -> StepResult:
+    async def _job(self, turn: _Turn, status: ActionStatus) -> StepResult:
         lock = status.lock
         assert lock is not None
         state = await self._jobs.state(lock.holder)
         if state.phase == "Missing":
             # The lock was recorded but the Job never created (a crash in between): start it now, same name.
-            return await self._start_job_again(action, block, rendered, status, ctx, record)
+            return await self._start_job_again(turn, status)
         if state.phase == "Running":
             return StepResult(status, wait=self._timing.poll_interval, reason=Reason.WAITING_FOR_BACKEND)
         if state.phase == "Failed" or state.result is None:
             if lock.operation == "plan":
-                return await self._plan(action, block, rendered, status.model_copy(update={"lock": None}), ctx, record)
-            return await self._dead_lock(action, block, rendered, status, ctx, record)
+                return await self._plan(turn, status.model_copy(update={"lock": None}))
+            return await self._dead_lock(turn, status)
         result = state.result
-        self._metrics.terraform_runs.labels(result.operation, "job", "succeeded" if result.ok else "failed").inc()
-        spec = await self._job_spec(action, block, rendered, status, record)
-        step = await self._finish(action, block, spec, result, status, ctx, record, None)
-        await self._jobs.finish(lock.holder)
-        return step
-
-    async def _job_spec(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        record: StateRecord,
-    ) -> RunSpec:
-        """The spec a Job ran, read back from its Secret (needed to record the snapshots with the result)."""
-        lock = status.lock
-        assert lock is not None
-        from .terraform_job import read_spec
-
+        self._observe_run(result.operation, "job", result)
+        # The spec the Job ran, read back from its Secret: the snapshots are recorded with the result.
         spec = await read_spec(self._kube, self._jobs.settings.namespace, lock.holder)
         if spec is None:
             raise KubernetesApiError(404, "NotFound", f"the spec Secret of Job {lock.holder} is gone")
-        return spec
+        step = await self._finish(turn, spec, result, status, None)
+        await self._jobs.finish(lock.holder)
+        return step
 
-    async def _start_job_again(
-        self,
-        action: Action,
-        block: TerraformAction,
-        rendered: Mapping[str, Any],
-        status: ActionStatus,
-        ctx: ActionContext,
-        record: StateRecord,
-    ) -> StepResult:
-        lock = status.lock
+    async def _start_job_again(self, turn: _Turn, status: ActionStatus) -> StepResult:
+        lock, block, record = status.lock, turn.block, turn.record
         assert lock is not None
         if lock.operation == "apply" and status.plan is not None and record.plan_hash == status.plan.hash:
             spec = saved_plan_spec(block.module, record, lock.id)
         else:
             try:
-                checkout = await self._modules(ctx.catalog, block.module)
-                module = await asyncio.to_thread(pack_module, checkout.path)
+                _, module = await self._packed_module(turn)
             except ModuleUnavailable as error:
-                return self._temporary(status, ctx, f"{block.module}: {error}")
+                return self._temporary(status, turn.ctx, f"{block.module}: {error}")
             operation: Operation = "plan" if lock.operation == "plan" else "plan-apply"
-            spec = fresh_spec(operation, block.module, module, rendered, record, lock.id)
-        await self._jobs.start(lock.holder, spec, self._job_labels(ctx, action))
+            spec = fresh_spec(operation, block.module, module, turn.rendered, record, lock.id)
+        await self._jobs.start(lock.holder, spec, self._job_labels(turn))
         return StepResult(status, wait=self._timing.poll_interval, reason=Reason.WAITING_FOR_BACKEND)
 
     # --- outcomes -----------------------------------------------------------------------------------------------

@@ -86,3 +86,35 @@ class CircuitBreaker:
         """A call that says nothing about the backend's health (a 4xx): frees a half-open probe slot."""
         with self._lock:
             self._probe_in_flight = False
+
+
+class CircuitBreakers:
+    """One breaker per connection name, created on first use and kept for the process's life (a rotated
+    credential must not reset a breaker that protects a failing backend); ``on_change(name, state)`` reports."""
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int,
+        reset_after: float,
+        on_change: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._threshold = failure_threshold
+        self._reset_after = reset_after
+        self._on_change = on_change
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def get(self, name: str) -> CircuitBreaker:
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            report = self._on_change
+            breaker = CircuitBreaker(
+                failure_threshold=self._threshold,
+                reset_after=self._reset_after,
+                on_change=None if report is None else lambda state: report(name, state),
+            )
+            self._breakers[name] = breaker
+        return breaker
+
+    def states(self) -> dict[str, str]:
+        return {name: breaker.state for name, breaker in self._breakers.items()}

@@ -27,7 +27,7 @@ import aiohttp
 from ..config import Settings
 from ..metrics import Metrics
 from ..redaction import Redactor, merged
-from .circuit import CircuitBreaker
+from .circuit import CircuitBreaker, CircuitBreakers
 from .http_types import (
     HttpCallError,
     HttpConnection,
@@ -284,21 +284,16 @@ class HttpConnectionPool:
         self._clients: dict[str, tuple[float, str, HttpClient, aiohttp.ClientSession]] = {}
         self._direct: dict[str, HttpClient] = {}
         self._direct_session: aiohttp.ClientSession | None = None
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers = CircuitBreakers(
+            failure_threshold=settings.http.breaker_failure_threshold,
+            reset_after=settings.http.breaker_reset,
+            on_change=lambda name, state: metrics.set_breaker("http", name, state),
+        )
         self._retiring: dict[asyncio.Task[None], aiohttp.ClientSession] = {}
         self._lock = asyncio.Lock()
 
-    def _breaker(self, name: str) -> CircuitBreaker:
-        if name not in self._breakers:
-            self._breakers[name] = CircuitBreaker(
-                failure_threshold=self._settings.http.breaker_failure_threshold,
-                reset_after=self._settings.http.breaker_reset,
-                on_change=lambda state: self._metrics.set_breaker("http", name, state),
-            )
-        return self._breakers[name]
-
     def breaker_states(self) -> dict[str, str]:
-        return {name: breaker.state for name, breaker in self._breakers.items()}
+        return self._breakers.states()
 
     def _session(self, context: ssl.SSLContext) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -312,7 +307,7 @@ class HttpConnectionPool:
         return HttpClient(
             connection,
             session,
-            self._breaker(label),
+            self._breakers.get(label),
             timeout=self._settings.http.call_timeout,
             max_response_bytes=self._settings.http.max_response_bytes,
             label=f"HTTP connection '{label}'" if connection is not None else label,

@@ -184,8 +184,12 @@ def connection_from_secret(name: str, data: Mapping[str, str]) -> HttpConnection
     )
 
 
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP-date; None when absent or unreadable."""
+def parse_retry_after(
+    value: str | None, now: Callable[[], float] = time.time, cap: float | None = MAX_RETRY_AFTER
+) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP-date; None when absent or unreadable.
+
+    ``cap`` bounds what a server may ask for (None: no bound)."""
     if value is None or not value.strip():
         return None
     text = value.strip()
@@ -201,7 +205,8 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
         seconds = moment.timestamp() - now()
     if seconds != seconds:  # NaN
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    seconds = max(seconds, 0.0)
+    return seconds if cap is None else min(seconds, cap)
 
 
 def body_excerpt(body: bytes, redact: Redactor, limit: int = MAX_EXCERPT) -> str:

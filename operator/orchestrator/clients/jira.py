@@ -14,14 +14,13 @@ request headers, Authorization included, so it is never used.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from ..redaction import Redactor
 from .circuit import CircuitBreaker
+from .http_types import parse_retry_after
 from .jira_types import JiraCallError, JiraConnection, JiraErrorKind, Ticket
 
 T = TypeVar("T")
@@ -29,17 +28,8 @@ _MAX_MESSAGE = 400
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:  # the HTTP-date form; a header that is neither is ignored rather than failing the classification
-        return max(email.utils.parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
-        return None
+    """JIRA's Retry-After, uncapped (as this client has always read it)."""
+    return parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"), cap=None)
 
 
 def _error_text(response: Any) -> str:

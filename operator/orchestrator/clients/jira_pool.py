@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..config import Settings
 from ..metrics import Metrics
-from .circuit import CircuitBreaker
+from .circuit import CircuitBreakers
 from .jira import JiraClient, connection_from_secret
 from .jira_types import ConnectionUnavailable
 from .kubernetes import SECRETS, KubernetesApi, decode_secret_data
@@ -34,20 +34,15 @@ class JiraConnectionPool:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=settings.jira.max_workers, thread_name_prefix="jira")
         self._clients: dict[str, tuple[float, str, JiraClient]] = {}
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers = CircuitBreakers(
+            failure_threshold=settings.jira.breaker_failure_threshold,
+            reset_after=settings.jira.breaker_reset,
+            on_change=lambda name, state: metrics.set_breaker("jira", name, state),
+        )
         self._lock = asyncio.Lock()
 
-    def _breaker(self, name: str) -> CircuitBreaker:
-        if name not in self._breakers:
-            self._breakers[name] = CircuitBreaker(
-                failure_threshold=self._settings.jira.breaker_failure_threshold,
-                reset_after=self._settings.jira.breaker_reset,
-                on_change=lambda state: self._metrics.set_breaker("jira", name, state),
-            )
-        return self._breakers[name]
-
     def breaker_states(self) -> dict[str, str]:
-        return {name: breaker.state for name, breaker in self._breakers.items()}
+        return self._breakers.states()
 
     async def get(self, name: str) -> JiraClient:
         """The client for connection ``name``; ``ConnectionUnavailable`` says why there is none."""
@@ -75,7 +70,7 @@ class JiraConnectionPool:
                 connection,
                 timeout=self._settings.jira.call_timeout,
                 executor=self._executor,
-                breaker=self._breaker(name),
+                breaker=self._breakers.get(name),
                 record_call=lambda operation, code: self._metrics.jira_calls.labels(name, operation, code).inc(),
             )
             self._clients[name] = (self._clock(), version, client)

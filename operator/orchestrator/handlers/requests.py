@@ -246,10 +246,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any], items: ItemL
             update={"actions": retry_failed(run.status.actions, now=now), "last_handled_retry": retry_token}
         )
 
-    secrets: dict[str, dict[str, str]] = {}
-    if lookup.reads_secrets:
-        secrets = await ctx.exposed_secrets(view.namespace)
-        run.redactor.add(v for values in secrets.values() for v in values.values())
+    secrets = await _exposed_secrets(run, lookup)
 
     abort_reason = view.annotations.get(ABORT_ANNOTATION)
     if abort_reason is not None:
@@ -341,8 +338,7 @@ async def _drive(
     while True:
         statuses = {a.name: a for a in run.status.actions}
         plan = plan_actions(actions, statuses)
-        outputs = await _with_secret_outputs(run, plan.completed_outputs)
-        template_scopes = scopes(run.view, resolved, run.ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
+        template_scopes = await _template_scopes(run, resolved, plan.completed_outputs, secrets)
         if plan.failed is not None:
             failed = plan.failed
             message = f"action '{failed.name}' {failed.state.lower()}: {failed.message or ''}".rstrip(": ")
@@ -443,8 +439,7 @@ async def _revisit_succeeded(
             if status.state == "Succeeded":
                 completed[action.name] = dict(status.outputs)
             continue
-        outputs = await _with_secret_outputs(run, completed)
-        template_scopes = scopes(run.view, resolved, run.ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
+        template_scopes = await _template_scopes(run, resolved, completed, secrets)
         try:
             rendered = runner.render(action, template_scopes, run.redactor)
         except TemplateError as error:
@@ -479,6 +474,26 @@ def _mark_state_lock(run: _Run, step: StepResult) -> None:
         run.status = mark(
             run.status, STATE_LOCKED, "False", Reason.SUCCEEDED, "no lock held", generation=run.view.generation, now=now
         )
+
+
+async def _exposed_secrets(run: _Run, lookup: CatalogLookup) -> dict[str, dict[str, str]]:
+    """The ``secrets`` scope, read only when the item's templates use it; every value goes to the redactor."""
+    if not lookup.reads_secrets:
+        return {}
+    secrets = await run.ctx.exposed_secrets(run.view.namespace)
+    run.redactor.add(v for values in secrets.values() for v in values.values())
+    return secrets
+
+
+async def _template_scopes(
+    run: _Run,
+    resolved: Resolved,
+    completed: Mapping[str, Mapping[str, Any]],
+    secrets: Mapping[str, Mapping[str, str]],
+) -> dict[str, Any]:
+    """The template scopes with the outputs of the completed actions (sensitive ones included)."""
+    outputs = await _with_secret_outputs(run, completed)
+    return scopes(run.view, resolved, run.ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
 
 
 async def _with_secret_outputs(run: _Run, completed: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -676,14 +691,10 @@ async def observe_request(ctx: OperatorContext, body: Mapping[str, Any], items: 
     run.catalog = CatalogRef(resolved.item.metadata.name, resolved.revision, lookup.source)
     record = before.fulfillment or FulfillmentRecord(mode=resolved.item.spec.fulfillment.mode)
     _, actions = fulfillment_path(resolved.item, record.mode)
-    secrets: dict[str, dict[str, str]] = {}
-    if lookup.reads_secrets:
-        secrets = await ctx.exposed_secrets(view.namespace)
-        run.redactor.add(v for values in secrets.values() for v in values.values())
+    secrets = await _exposed_secrets(run, lookup)
     statuses = {a.name: a for a in run.status.actions}
     plan = plan_actions(actions, statuses)
-    outputs = await _with_secret_outputs(run, plan.completed_outputs)
-    template_scopes = scopes(view, resolved, ctx.system, now=utcnow(), outputs=outputs, secrets=secrets)
+    template_scopes = await _template_scopes(run, resolved, plan.completed_outputs, secrets)
     now = utcnow()
     drift: list[str] = []
     looked = drift_checked = False
