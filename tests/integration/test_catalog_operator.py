@@ -223,7 +223,7 @@ def test_devctl_catalog_refresh_times_out_without_an_operator(
 
 def test_devctl_catalog_refresh_names_a_missing_source(cluster: ApiEmulator, refresh: Callable[..., Any]) -> None:
     result = refresh("nope")
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # not found
     assert "nope" in result.output and "404" in result.output
 
 

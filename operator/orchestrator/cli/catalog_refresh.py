@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,6 @@ from ..api.catalog_source import REFRESH_ANNOTATION
 from ..clients.cluster import Cluster, ClusterError
 from .output import OutputFormat
 
-DEFAULT_OPERATOR_NAMESPACE = "orchestrator-system"
 POLL_INTERVAL = 0.5
 Outcome = Literal["requested", "applied", "failed", "timeout"]
 
@@ -67,7 +65,9 @@ def refresh_sources(
     if not names:
         names = sorted(str(obj["metadata"]["name"]) for obj in cluster.list("catalogsources", namespace))
         if not names:
-            raise ClusterError(f"no CatalogSource in namespace {namespace} (is that the operator's namespace? use -n)")
+            raise ClusterError(
+                f"no CatalogSource in namespace {namespace} (is that the operator's namespace? use -n)", status=404
+            )
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     results: dict[str, RefreshResult] = {}
     for name in names:
@@ -112,8 +112,11 @@ def refresh_sources(
 
 
 def print_refresh(results: Sequence[RefreshResult], *, output: OutputFormat, console: Console) -> None:
-    if output == "json":
-        console.print_json(json.dumps([asdict(result) for result in results]))
+    if output in ("json", "yaml"):
+        from .common import dump_json, dump_yaml
+
+        data = [asdict(result) for result in results]
+        console.out(dump_json(data) if output == "json" else dump_yaml(data).rstrip("\n"), highlight=False)
         return
     for result in results:
         revision = f" revision {result.revision[:12]}" if result.revision else ""

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Literal
-
 from rich.console import Console
 from rich.table import Table
 
 from ..catalog.diagnostics import Diagnostic
 from ..catalog.validate import ValidationReport
 
-OutputFormat = Literal["table", "json"]
+OutputFormat = str  # "table", "json" or "yaml" (checked by Globals.formats)
 
 
 def report_to_dict(report: ValidationReport, *, strict: bool) -> dict[str, object]:
@@ -28,8 +25,11 @@ def report_to_dict(report: ValidationReport, *, strict: bool) -> dict[str, objec
 
 
 def print_report(report: ValidationReport, *, output: OutputFormat, strict: bool, console: Console) -> None:
-    if output == "json":
-        console.print_json(json.dumps(report_to_dict(report, strict=strict)))
+    if output in ("json", "yaml"):
+        from .common import dump_json, dump_yaml
+
+        data = report_to_dict(report, strict=strict)
+        console.out(dump_json(data) if output == "json" else dump_yaml(data).rstrip("\n"), highlight=False)
         return
     for diagnostic in sorted(report.diagnostics, key=Diagnostic.reading_order):
         style = "red" if diagnostic.severity == "error" else "yellow"
