@@ -16,6 +16,15 @@ pytest_plugins = ["tests.k8s.fixtures", "tests.gitrepos"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def devctl_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """devctl's cache ($DEVCTL_CACHE_DIR) in a folder of the test session, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("devctl-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEVCTL_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def in_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run with the repository root as working directory, so reported file names are stable."""

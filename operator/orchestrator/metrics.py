@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from . import __version__
+
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BREAKER_STATES = ("closed", "open", "half_open")
@@ -145,6 +147,13 @@ class Metrics:
             ["item"],
             registry=self.registry,
         )
+        self.build_info = Gauge(
+            "orchestrator_build_info",
+            "The running operator's version (value 1); devctl version reads it",
+            ["version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(__version__).set(1)
         self._revisions: dict[tuple[str, str], str] = {}
         self.max_lag = 0.0
         self._catalog_states: Callable[[], Mapping[tuple[str, str], int]] = dict

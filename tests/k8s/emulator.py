@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -403,6 +404,18 @@ class ApiEmulator:
         path = Path(path)
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         return path
+
+    def proxy_service(self, namespace: str, name: str, url: str | None) -> None:
+        """Serve the API server's service proxy for Service ``namespace/name`` from ``url`` (its stand-in endpoints).
+
+        ``/api/v1/namespaces/NS/services/NAME[:PORT]/proxy/PATH`` is then forwarded to ``url + /PATH``, as long as
+        the Service object exists and names the port; ``url=None`` takes the endpoints away again (503)."""
+        self.call(self.kmock.proxy.route, namespace, name, url)
+
+    def write_pod_log(self, namespace: str, pod: str, text: str, *, at: datetime | None = None) -> None:
+        """Append ``text`` to what ``GET /api/v1/namespaces/NS/pods/POD/log`` returns (each line stamped ``at``,
+        default now), standing for what the pod's container printed (see pod_logs.py)."""
+        self.call(self.kmock.pod_logs.write, namespace, pod, text, at)
 
     def connection_info(self, *, default_namespace: str = "default") -> Any:
         """A ``kopf.ConnectionInfo`` for an ``@kopf.on.login`` handler."""

@@ -17,6 +17,7 @@ __all__ = [
     "invalid",
     "method_not_allowed",
     "not_found",
+    "service_unavailable",
     "unsupported_media_type",
 ]
 
@@ -87,6 +88,10 @@ def gone(message: str) -> KubernetesError:
 
 def method_not_allowed(message: str) -> KubernetesError:
     return KubernetesError(405, "MethodNotAllowed", message, {})
+
+
+def service_unavailable(message: str) -> KubernetesError:
+    return KubernetesError(503, "ServiceUnavailable", message, {})
 
 
 def unsupported_media_type(content_type: str) -> KubernetesError:

@@ -23,6 +23,8 @@ from . import discovery, errors
 from .errors import KubernetesError
 from .fieldmanager import writer_from_request
 from .patching import PATCH_TYPES, SSA_PATCH, parse_body
+from .pod_logs import PodLogs, is_pod_log
+from .proxy import ServiceProxy, is_service_proxy
 from .resources import Registry, Resource
 from .selectors import FieldSelector, parse_field_selector, parse_label_selector
 from .store import Store
@@ -103,6 +105,8 @@ class EmulatorHandler(kmock.KubernetesEmulator):
     access: collections.Counter[Access] = attrs.field(init=False, factory=collections.Counter)
     internal_errors: list[BaseException] = attrs.field(init=False, factory=list)
     closing: bool = attrs.field(init=False, default=False)
+    proxy: ServiceProxy = attrs.field(init=False, factory=ServiceProxy)
+    pod_logs: PodLogs = attrs.field(init=False, factory=PodLogs)
     _unaccounted: dict[int, tuple[str, str | None, str | None, str | None, str | None]] = attrs.field(
         init=False, factory=dict
     )
@@ -194,6 +198,10 @@ class EmulatorHandler(kmock.KubernetesEmulator):
         resource = self.registry.get(route.group or "", route.version or "", route.plural)
         if resource is None or (route.namespace is not None and not resource.namespaced):
             raise errors.not_found(route.plural, route.group or "", None)
+        if is_service_proxy(route.group, route.plural, route.name, route.subresource):
+            return await self.proxy.forward(self.store, resource, raw, route.namespace, route.name or "", request.body)
+        if is_pod_log(route.group, route.plural, route.name, route.subresource):
+            return await self.pod_logs.serve(self.store, resource, raw, route.namespace, route.name or "")
         return await self._resource(raw, route, resource, request.body)
 
     async def _resource(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -52,4 +53,31 @@ def test_terraform_latency_benchmark_runs(tmp_path: Path) -> None:
     assert ratio is not None and float(ratio.group(1)) > 0
     assert re.search(r"\| show \| [0-9]+ ms \([0-9]+-[0-9]+ ms\) \| - \|", text), "show -json runs only in the engine"
     assert "orchestrator_terraform_run_duration_seconds" in text
+    assert "Problems" not in text
+
+
+def test_cli_startup_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    baseline = tmp_path / "baseline.md"
+    before = run_benchmark("cli_startup.py", baseline, "--runs", "1")
+    text = run_benchmark("cli_startup.py", tmp_path / "result.md", "--runs", "2", "--baseline", str(baseline))
+    spec = importlib.util.spec_from_file_location("cli_startup", ROOT / "bench" / "cli_startup.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "cli_startup", bench)  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    rows = bench.parse_results(text)
+    for label in (
+        "devctl --help",
+        "devctl validate catalog-item catalog/",
+        "devctl validate catalog-item catalog/ (empty module cache)",
+        "devctl validate request examples/object-bucket.yaml --catalog catalog",
+        "python -c pass",
+    ):
+        assert label in rows, f"no row for {label}"
+        assert 0 < rows[label]["fastest"] <= rows[label]["median"] <= rows[label]["p90"]
+    assert "| command | median | p90 | fastest | target | verdict | median in baseline.md |" in text
+    help_row = re.search(r"^\| `devctl --help` \| .* \| 500 ms \| (pass|FAIL) \| ([0-9]+) ms \|$", text, re.MULTILINE)
+    assert help_row is not None
+    assert int(help_row.group(2)) == round(bench.parse_results(before)["devctl --help"]["median"] * 1000)
+    assert "Machine: " in text and "Command: `.venv/bin/python bench/cli_startup.py --runs 2 --baseline" in text
     assert "Problems" not in text

@@ -123,6 +123,58 @@ def _header_value(name: str, value: Any) -> str:
     return text
 
 
+def render_http(action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Method, URL, headers and body rendered; single-expression templates keep their type (a typed body).
+
+    Header values, the URL and the body may read ``secrets``; the URL's encoded forms of those values are
+    registered with ``redactor`` so the URL shown in status stays masked.
+    """
+    block = action.http
+    assert block is not None
+    for name in block.headers:
+        if not _HEADER_NAME.match(name):
+            raise TemplateError(f"'{name}' is not a valid HTTP header name", path=("http", "headers", name))
+        if name.lower() == IDEMPOTENCY_HEADER.lower():
+            raise TemplateError(
+                f"the operator sets {IDEMPOTENCY_HEADER} itself (one key per attempt)",
+                path=("http", "headers", name),
+            )
+    for name, pointer in block.outputs.items():
+        if name == STATUS_OUTPUT:
+            raise TemplateError(
+                "the output name 'status' is reserved for the HTTP status code", path=("http", "outputs")
+            )
+        try:
+            check_pointer(pointer)
+        except PointerError as error:
+            raise TemplateError(str(error), path=("http", "outputs", name)) from None
+    source = {"url": block.url, "headers": dict(block.headers), "body": block.body}
+    try:
+        rendered: dict[str, Any] = render_tree(source, scopes)
+    except TemplateError as error:
+        raise error.located(("http", *error.path)) from error
+    url = rendered["url"]
+    if not isinstance(url, str) or not url.strip():
+        raise TemplateError("the url must render to a non-empty string", path=("http", "url"))
+    url = url.strip()
+    parts = urlsplit(url)
+    if is_absolute_http_url(url):
+        if parts.username or parts.password:
+            raise TemplateError("the url must not carry credentials; use a connection", path=("http", "url"))
+    elif parts.scheme or url.startswith("//"):
+        raise TemplateError("the url must be an http(s) URL or a path relative to a connection", path=("http", "url"))
+    elif block.connection is None:
+        raise TemplateError(
+            "a relative url needs a connection (http.connection) whose baseUrl it is joined to",
+            path=("http", "url"),
+        )
+    if uses_scope(block.url, "secrets"):
+        values = [v for secret in (scopes.get("secrets") or {}).values() for v in secret.values()]
+        redactor.add(encoded for v in values for encoded in (quote(v, safe=""), quote(v), quote_plus(v)))
+    headers = {name: _header_value(name, value) for name, value in rendered["headers"].items()}
+    return {"method": block.method, "url": url, "headers": headers, "body": rendered["body"]}
+
+
 class HttpRunner:
     """Drives HTTP actions. Holds no per-request state: everything lives in the request's status."""
 
@@ -135,57 +187,7 @@ class HttpRunner:
 
     # --- rendering ---------------------------------------------------------------------------------------------
     def render(self, action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
-        """Method, URL, headers and body rendered; single-expression templates keep their type (a typed body).
-
-        Header values, the URL and the body may read ``secrets``; the URL's encoded forms of those values are
-        registered with ``redactor`` so the URL shown in status stays masked.
-        """
-        block = action.http
-        assert block is not None
-        for name in block.headers:
-            if not _HEADER_NAME.match(name):
-                raise TemplateError(f"'{name}' is not a valid HTTP header name", path=("http", "headers", name))
-            if name.lower() == IDEMPOTENCY_HEADER.lower():
-                raise TemplateError(
-                    f"the operator sets {IDEMPOTENCY_HEADER} itself (one key per attempt)",
-                    path=("http", "headers", name),
-                )
-        for name, pointer in block.outputs.items():
-            if name == STATUS_OUTPUT:
-                raise TemplateError(
-                    "the output name 'status' is reserved for the HTTP status code", path=("http", "outputs")
-                )
-            try:
-                check_pointer(pointer)
-            except PointerError as error:
-                raise TemplateError(str(error), path=("http", "outputs", name)) from None
-        source = {"url": block.url, "headers": dict(block.headers), "body": block.body}
-        try:
-            rendered: dict[str, Any] = render_tree(source, scopes)
-        except TemplateError as error:
-            raise error.located(("http", *error.path)) from error
-        url = rendered["url"]
-        if not isinstance(url, str) or not url.strip():
-            raise TemplateError("the url must render to a non-empty string", path=("http", "url"))
-        url = url.strip()
-        parts = urlsplit(url)
-        if is_absolute_http_url(url):
-            if parts.username or parts.password:
-                raise TemplateError("the url must not carry credentials; use a connection", path=("http", "url"))
-        elif parts.scheme or url.startswith("//"):
-            raise TemplateError(
-                "the url must be an http(s) URL or a path relative to a connection", path=("http", "url")
-            )
-        elif block.connection is None:
-            raise TemplateError(
-                "a relative url needs a connection (http.connection) whose baseUrl it is joined to",
-                path=("http", "url"),
-            )
-        if uses_scope(block.url, "secrets"):
-            values = [v for secret in (scopes.get("secrets") or {}).values() for v in secret.values()]
-            redactor.add(encoded for v in values for encoded in (quote(v, safe=""), quote(v), quote_plus(v)))
-        headers = {name: _header_value(name, value) for name, value in rendered["headers"].items()}
-        return {"method": block.method, "url": url, "headers": headers, "body": rendered["body"]}
+        return render_http(action, scopes, redactor)
 
     # --- the call -----------------------------------------------------------------------------------------------
     async def run(

@@ -93,6 +93,25 @@ def _outcome(ticket: Ticket, block: JiraAction) -> tuple[str, str] | None:
     return "Succeeded", f"ticket {ticket.key} is {ticket.status}" + (f" ({resolution})" if resolution else "")
 
 
+def render_jira(action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """The ticket text and fields rendered (pure); ``secrets`` is refused in ticket text."""
+    block = action.jira
+    assert block is not None
+    source: dict[str, Any] = {_ALIASES.get(f, f): getattr(block, f) for f in _RENDERED_FIELDS}
+    source["fields"] = dict(block.fields)
+    for key, value in source.items():
+        if uses_scope(value, "secrets"):
+            raise TemplateError("the secrets scope cannot be used in JIRA ticket text", path=("jira", key))
+    try:
+        rendered: dict[str, Any] = render_tree(source, scopes)
+    except TemplateError as error:
+        raise error.located(("jira", *error.path)) from error
+    for key, value in rendered.items():
+        if redactor and redactor.contains_secret(str(value)):
+            raise TemplateError("rendered ticket text contains a secret value", path=("jira", key))
+    return rendered
+
+
 class JiraRunner:
     """Drives JIRA actions. Holds no per-request state: everything lives in the request's status."""
 
@@ -105,21 +124,7 @@ class JiraRunner:
 
     # --- rendering ---------------------------------------------------------------------------------------------
     def render(self, action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
-        block = action.jira
-        assert block is not None
-        source: dict[str, Any] = {_ALIASES.get(f, f): getattr(block, f) for f in _RENDERED_FIELDS}
-        source["fields"] = dict(block.fields)
-        for key, value in source.items():
-            if uses_scope(value, "secrets"):
-                raise TemplateError("the secrets scope cannot be used in JIRA ticket text", path=("jira", key))
-        try:
-            rendered: dict[str, Any] = render_tree(source, scopes)
-        except TemplateError as error:
-            raise error.located(("jira", *error.path)) from error
-        for key, value in rendered.items():
-            if redactor and redactor.contains_secret(str(value)):
-                raise TemplateError("rendered ticket text contains a secret value", path=("jira", key))
-        return rendered
+        return render_jira(action, scopes, redactor)
 
     # --- create / adopt / poll ----------------------------------------------------------------------------------
     async def run(

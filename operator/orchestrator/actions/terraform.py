@@ -205,6 +205,21 @@ class _Turn:
     record: StateRecord
 
 
+def render_terraform(action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """The module's variables (and backend config) rendered (pure), with the module path."""
+    block = action.terraform
+    assert block is not None
+    source: dict[str, Any] = {"variables": dict(block.variables)}
+    if block.backend is not None:
+        source["backend"] = {"type": block.backend.type, "config": dict(block.backend.config)}
+    try:
+        rendered: dict[str, Any] = render_tree(source, scopes)
+    except TemplateError as error:
+        raise error.located(("terraform", *error.path)) from error
+    rendered["module"] = block.module
+    return rendered
+
+
 class TerraformRunner:
     """Drives Terraform actions. Per-request data lives in the request's status and its state Secret."""
 
@@ -232,17 +247,7 @@ class TerraformRunner:
 
     # --- rendering ---------------------------------------------------------------------------------------------
     def render(self, action: Action, scopes: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
-        block = action.terraform
-        assert block is not None
-        source: dict[str, Any] = {"variables": dict(block.variables)}
-        if block.backend is not None:
-            source["backend"] = {"type": block.backend.type, "config": dict(block.backend.config)}
-        try:
-            rendered: dict[str, Any] = render_tree(source, scopes)
-        except TemplateError as error:
-            raise error.located(("terraform", *error.path)) from error
-        rendered["module"] = block.module
-        return rendered
+        return render_terraform(action, scopes, redactor)
 
     # --- the run ------------------------------------------------------------------------------------------------
     async def run(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import re
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -58,6 +63,69 @@ def _relative_path(value: str) -> str:
 RelativePath = Annotated[str, Field(min_length=1, pattern=r"^[^/]"), AfterValidator(_relative_path)]
 
 
+# ---- attribute docstrings ----------------------------------------------------------------------------------------
+# The string under a field is its description (in the CRDs and the JSON schemas), as with pydantic's
+# `use_attribute_docstrings`. Pydantic (on Python < 3.13) finds each class's source by walking the stack,
+# then tokenizes and parses it: a third of what importing the API costs. Here each module is parsed once, and the
+# descriptions are set when the class is created; models build their validators on first use (`defer_build`), so
+# the descriptions are in place before any schema is generated. tests/unit/test_generated.py compares the result.
+
+
+@functools.cache
+def _module_classes(module_name: str) -> dict[str, ast.ClassDef | None] | None:
+    """The top-level classes of a module's source by name (None for a name defined twice); None without source."""
+    file = getattr(sys.modules.get(module_name), "__file__", None)
+    try:
+        tree = ast.parse(Path(file).read_bytes()) if file else None
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if tree is None:
+        return None
+    classes: dict[str, ast.ClassDef | None] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            classes[node.name] = None if node.name in classes else node
+    return classes
+
+
+def attribute_docstrings(cls: type) -> dict[str, str]:
+    """Field name -> the string literal right after its annotated assignment in the class body (cleaned like
+    ``inspect.cleandoc``). Only top-level classes with a unique name are supported (TypeError otherwise)."""
+    classes = _module_classes(cls.__module__)
+    if classes is None:
+        return {}  # no source (as pydantic: no descriptions)
+    node = classes.get(cls.__name__)
+    if node is None or cls.__qualname__ != cls.__name__:
+        raise TypeError(f"{cls.__module__}.{cls.__qualname__}: API models must be top-level classes with unique names")
+    docs: dict[str, str] = {}
+    target: str | None = None
+    previous: type[ast.stmt] | None = None
+    for statement in node.body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            target = statement.target.id
+        elif (
+            previous is ast.AnnAssign
+            and isinstance(statement, ast.Expr)
+            and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str)
+        ):
+            if target:
+                docs[target] = inspect.cleandoc(statement.value.value)
+            target = None
+        previous = type(statement)
+    return docs
+
+
+def _describe_fields(cls: type[BaseModel]) -> None:
+    """Set each field's description from its docstring unless the field sets one itself."""
+    if cls.__pydantic_generic_metadata__["origin"] is not None:
+        return  # a parametrized generic model copies its fields (and descriptions) from its origin
+    docs = attribute_docstrings(cls)
+    for name, field_info in cls.__pydantic_fields__.items():
+        if field_info.description is None and name in docs:
+            field_info.description = docs[name]
+
+
 class ApiModel(BaseModel):
     """Base of every spec model: camelCase on the wire, unknown fields rejected."""
 
@@ -65,8 +133,13 @@ class ApiModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        use_attribute_docstrings=True,
+        defer_build=True,
     )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        _describe_fields(cls)
 
 
 class StatusModel(BaseModel):
@@ -76,8 +149,13 @@ class StatusModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="ignore",
-        use_attribute_docstrings=True,
+        defer_build=True,
     )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        _describe_fields(cls)
 
 
 class ObjectMeta(ApiModel):

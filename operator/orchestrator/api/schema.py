@@ -7,23 +7,28 @@ validator uses the same builders in-process, so the files and the checks can nev
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from .. import __version__
 from .actions import ACTION_TYPES
 from .base import GROUP, VERSION
 from .catalog import CatalogBundle, CatalogItem
-from .kinds import CATEGORY, KINDS, KindInfo
 from .service_request import ServiceRequest
+
+if TYPE_CHECKING:
+    from .kinds import KindInfo
 
 SCHEMA_BASE_URL = "https://orchestrator.dev/schema/"
 COMMON_TYPES = "common-types.json"
 CATALOG_ITEM_SCHEMA = "catalog-item-v2.json"
 CATALOG_BUNDLE_SCHEMA = "catalog-bundle-v2.json"
 SERVICE_REQUEST_SCHEMA = "service-request.json"
+# Which release of the CRD bundle is installed (`devctl version` compares it with the operator's version).
+BUNDLE_VERSION_ANNOTATION = "orchestrator.dev/bundle-version"
 
 JsonDict = dict[str, Any]
 
@@ -215,12 +220,18 @@ def _open_api_schema(model: type[BaseModel]) -> JsonDict:
 
 def crd(info: KindInfo) -> JsonDict:
     """The apiextensions.k8s.io/v1 CustomResourceDefinition of one kind."""
+    from .kinds import CATEGORY  # the CRD side of the package; the validator does not need it
+
     spec_schema = _open_api_schema(info.spec)
     status_schema = _open_api_schema(info.status)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": info.crd_name, "labels": {"app.kubernetes.io/part-of": "platform-orchestrator"}},
+        "metadata": {
+            "name": info.crd_name,
+            "labels": {"app.kubernetes.io/part-of": "platform-orchestrator"},
+            "annotations": {BUNDLE_VERSION_ANNOTATION: __version__},
+        },
         "spec": {
             "group": GROUP,
             "names": {
@@ -270,4 +281,6 @@ def crd(info: KindInfo) -> JsonDict:
 
 def crds() -> dict[str, JsonDict]:
     """``crds/<plural>.orchestrator.dev.yaml`` for every kind."""
+    from .kinds import KINDS
+
     return {f"{info.crd_name}.yaml": crd(info) for info in KINDS}

@@ -126,4 +126,6 @@ def value_problems(schema: Mapping[str, Any], values: Any) -> list[tuple[FieldPa
                 problems.append(((*path, name), "unknown field (the item's schema does not declare it)"))
             continue
         problems.append((path, describe_error(error)))
-    return sorted(problems, key=lambda p: format_path(p[0]))
+    # jsonschema >= 4.2x reports each missing required property as its own error, each carrying the whole
+    # required list: the same problem comes more than once.
+    return sorted(dict.fromkeys(problems), key=lambda p: format_path(p[0]))

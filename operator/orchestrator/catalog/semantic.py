@@ -17,14 +17,15 @@ from ..api.quantity import QuantityError, parse_quantity
 from .diagnostics import DiagnosticList, FieldPath
 from .fields import apply_defaults, schema_problems, value_problems
 from .references import OutputProducer, ReferenceContext, check_template, is_template
-from .terraform_modules import ModuleError, TerraformModule, read_module
+from .terraform_modules import ModuleError, TerraformModule, TerraformParseCache, read_module
 
 
 @dataclass
 class ModuleCache:
-    """Reads each module folder once per validation run."""
+    """Reads each module folder once per validation run (with ``parsed``, unchanged files are not even parsed)."""
 
     root: Path
+    parsed: TerraformParseCache | None = None
     _cache: dict[str, TerraformModule | ModuleError] = field(default_factory=dict)
 
     def get(self, module: str) -> TerraformModule | ModuleError:
@@ -34,7 +35,7 @@ class ModuleCache:
                 self._cache[module] = ModuleError(f"module '{module}' not found in the catalog (no folder {folder})")
             else:
                 try:
-                    self._cache[module] = read_module(folder)
+                    self._cache[module] = read_module(folder, self.parsed)
                 except ModuleError as exc:
                     self._cache[module] = ModuleError(f"module '{module}': {exc}")
         return self._cache[module]

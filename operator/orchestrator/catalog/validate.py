@@ -20,6 +20,7 @@ from .fields import apply_defaults, value_problems
 from .schema_check import build_model, check_schema
 from .semantic import CheckOptions, ModuleCache, check_bundle, check_item
 from .source_files import SourceDocument, discover_yaml_files, read_source
+from .terraform_modules import TerraformParseCache
 
 CatalogKind = Literal["CatalogItem", "CatalogBundle"]
 CATALOG_KINDS: tuple[CatalogKind, ...] = ("CatalogItem", "CatalogBundle")
@@ -86,6 +87,23 @@ class Catalog:
     def bundle(self, name: str) -> CatalogBundle | None:
         entry = self.bundles.get(name)
         return entry.model if entry is not None and isinstance(entry.model, CatalogBundle) else None
+
+    def targets(self) -> RequestTargets:
+        """This catalog's items and bundles, as the targets requests are checked against."""
+        return RequestTargets(
+            where=_display(self.root),
+            items={name: e.model for name, e in self.items.items() if isinstance(e.model, CatalogItem)},
+            bundles={name: e.model for name, e in self.bundles.items() if isinstance(e.model, CatalogBundle)},
+        )
+
+
+@dataclass(frozen=True)
+class RequestTargets:
+    """The items and bundles a request may name, and where they come from (for "no catalog item named x in ...")."""
+
+    where: str
+    items: Mapping[str, CatalogItem] = field(default_factory=dict)
+    bundles: Mapping[str, CatalogBundle] = field(default_factory=dict)
 
 
 def catalog_root_for(path: Path) -> Path:
@@ -157,6 +175,7 @@ def load_catalog(
     targets: Sequence[Path] | None = None,
     strict: bool = False,
     relative_names: bool = False,
+    parse_cache: TerraformParseCache | None = None,
 ) -> tuple[Catalog, ValidationReport]:
     """Parse and check the catalog under ``root``.
 
@@ -165,7 +184,7 @@ def load_catalog(
 
     With ``targets``, only those files' problems are reported; the rest of the root is read as context so
     that bundles can resolve their items. Without, every YAML file under ``root`` (outside ``modules/`` and
-    hidden folders) is a target.
+    hidden folders) is a target. ``parse_cache`` keeps what the Terraform modules declare between runs (devctl).
     """
     report = ValidationReport()
     catalog = Catalog(root=root)
@@ -206,7 +225,7 @@ def load_catalog(
             else:
                 registry[entry.name] = entry
             entries.append(entry)
-    options = CheckOptions(modules=ModuleCache(root), strict=strict)
+    options = CheckOptions(modules=ModuleCache(root, parse_cache), strict=strict)
     for entry in entries:
         if not entry.target:
             continue
@@ -230,20 +249,22 @@ def _mark_invalid(report: ValidationReport) -> None:
             summary.valid = False
 
 
-def validate_catalog_paths(paths: Sequence[Path], *, strict: bool = False) -> ValidationReport:
+def validate_catalog_paths(
+    paths: Sequence[Path], *, strict: bool = False, parse_cache: TerraformParseCache | None = None
+) -> ValidationReport:
     """Validate catalog folders and files. A folder is a catalog root; a file's root is found upwards."""
     report = ValidationReport()
     by_root: dict[Path, list[Path]] = {}
     for path in paths:
         if path.is_dir():
-            _, sub = load_catalog(path, strict=strict)
+            _, sub = load_catalog(path, strict=strict, parse_cache=parse_cache)
             report.merge(sub)
             if not sub.documents:
                 report.diagnostics.append(Diagnostic(_display(path), None, None, "", "no YAML files found"))
         else:
             by_root.setdefault(catalog_root_for(path), []).append(path)
     for root, files in by_root.items():
-        _, sub = load_catalog(root, targets=files, strict=strict)
+        _, sub = load_catalog(root, targets=files, strict=strict, parse_cache=parse_cache)
         report.merge(sub)
     return report
 
@@ -276,12 +297,7 @@ def validate_request_file(
                 display, document.index, document.line, "ServiceRequest", name if isinstance(name, str) else None
             )
         )
-        if _check_kind(document, diagnostics, ("ServiceRequest",)) and check_schema(
-            "ServiceRequest", document.data, diagnostics
-        ):
-            request = build_model(ServiceRequest, document.data, diagnostics)
-            if request is not None:
-                _check_request(request, catalog, diagnostics, environments)
+        check_request_document(document, diagnostics, catalog.targets(), environments)
         report.diagnostics.extend(diagnostics.items)
     if not source.documents and not source.diagnostics:
         report.diagnostics.append(Diagnostic(display, None, None, "", "file is empty"))
@@ -289,23 +305,47 @@ def validate_request_file(
     return report
 
 
+def check_request_document(
+    document: SourceDocument,
+    report: DiagnosticList,
+    targets: RequestTargets,
+    environments: EnvironmentsConfig | None = None,
+) -> ServiceRequest | None:
+    """Check one ServiceRequest document: kind and schema, then its fields against the item or bundle it names
+    (looked up in ``targets``) and, with ``environments``, its environment. Problems go to ``report``; the parsed
+    request is returned when it has a valid shape (even if its fields are invalid), else None.
+
+    ``devctl validate request`` checks files against a catalog folder; ``devctl request submit`` checks the
+    request it built against the item it read from the cluster — the same checks, the same messages.
+    """
+    if not (
+        _check_kind(document, report, ("ServiceRequest",)) and check_schema("ServiceRequest", document.data, report)
+    ):
+        return None
+    request = build_model(ServiceRequest, document.data, report)
+    if request is not None:
+        _check_request(request, targets, report, environments)
+    return request
+
+
 def _check_request(
-    request: ServiceRequest, catalog: Catalog, report: DiagnosticList, environments: EnvironmentsConfig | None
+    request: ServiceRequest, targets: RequestTargets, report: DiagnosticList, environments: EnvironmentsConfig | None
 ) -> None:
     spec = request.spec
     # The model guarantees exactly one of catalogItem and bundle.
     target: CatalogItem | CatalogBundle | None
+    entries: Mapping[str, Any]
     if spec.catalog_item is not None:
-        field_name, label, name, entries = "catalogItem", "item", spec.catalog_item, catalog.items
-        target = catalog.item(name)
+        field_name, label, name, entries = "catalogItem", "item", spec.catalog_item, targets.items
+        target = targets.items.get(name)
     else:
-        field_name, label, name, entries = "bundle", "bundle", spec.bundle or "", catalog.bundles
-        target = catalog.bundle(name)
+        field_name, label, name, entries = "bundle", "bundle", spec.bundle or "", targets.bundles
+        target = targets.bundles.get(name)
     schema = target.spec.fields if target is not None else None
     if target is None:
         report.error(
             ("spec", field_name),
-            f"no catalog {label} named '{name}' in {_display(catalog.root)}{suggest(name, entries)}",
+            f"no catalog {label} named '{name}' in {targets.where}{suggest(name, entries)}",
         )
     if schema is not None:
         for problem_path, message in value_problems(schema, apply_defaults(schema, spec.fields)):
@@ -332,10 +372,8 @@ def check_cluster_object(
     The same schema and semantic checks as for files, except those needing the Terraform modules, which live in
     the catalog repository, not in the cluster. ``item`` resolves the items a bundle names.
     """
-    data = {k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")}
-    meta = body.get("metadata") or {}
-    data["metadata"] = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
-    report = DiagnosticList(f"{kind}/{meta.get('name', '?')}")
+    data = _cluster_document(body)
+    report = DiagnosticList(f"{kind}/{(body.get('metadata') or {}).get('name', '?')}")
     if check_schema(kind, data, report):
         options = CheckOptions(modules=None)
         if kind == "CatalogItem":
@@ -347,3 +385,19 @@ def check_cluster_object(
             if bundle is not None:
                 check_bundle(bundle, report, options, item)
     return [d for d in report.items if d.severity == "error"]
+
+
+def _cluster_document(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a cluster object a catalog file would hold (no status, managedFields, resourceVersion...)."""
+    data = {k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")}
+    meta = body.get("metadata") or {}
+    data["metadata"] = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
+    return data
+
+
+def item_from_cluster(body: Mapping[str, Any]) -> tuple[CatalogItem | None, list[Diagnostic]]:
+    """The CatalogItem model of an item as the cluster holds it, or None with the schema errors that prevent it."""
+    report = DiagnosticList(f"CatalogItem/{(body.get('metadata') or {}).get('name', '?')}")
+    data = _cluster_document(body)
+    model = build_model(CatalogItem, data, report) if check_schema("CatalogItem", data, report) else None
+    return model, report.errors

@@ -15,6 +15,7 @@ from .common import (
     get_globals,
     global_options,
 )
+from .completion import complete_names
 
 
 @click.group()
@@ -23,7 +24,7 @@ def catalog() -> None:
 
 
 @catalog.command("refresh")
-@click.argument("sources", nargs=-1)
+@click.argument("sources", nargs=-1, shell_complete=complete_names("catalogsources", operator_namespace=True))
 @click.option("--wait", is_flag=True, help="Wait until the sync has run; exit 1 with its errors if it failed.")
 @global_options
 @cluster_errors

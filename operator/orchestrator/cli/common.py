@@ -206,7 +206,7 @@ def _with_globals(function: F, *, hidden: bool) -> F:
             expose_value=False,
             hidden=hidden,
             callback=_store("verbose"),
-            help="Tracebacks on errors.",
+            help="Show the full stack trace of unexpected errors.",
         ),
         click.option(
             "--timeout",
@@ -263,17 +263,28 @@ def print_table(
     Cells are plain text; the widest text columns are shortened (with "…") so the table fits ``max_width``
     when the output is a terminal; piped output keeps whole cells.
     """
-    materialised = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    if not materialised:
+    lines = table_lines(headers, rows, max_width=max_width if sys.stdout.isatty() else None)
+    if not lines:
         if empty:
             click.echo(empty, err=True)
         return
+    for line in lines:
+        click.echo(line)
+
+
+def table_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int | None = None) -> list[str]:
+    """The lines of a kubectl-style table (none when there are no rows); with ``max_width``, the widest text
+    columns are shortened with "…" to fit it (what ``print_table`` does on a terminal)."""
+    materialised = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    if not materialised:
+        return []
     widths = [max(len(headers[i]), *(len(row[i]) for row in materialised)) for i in range(len(headers))]
-    if sys.stdout.isatty():
+    if max_width is not None:
         widths = fit_widths(widths, [len(h) for h in headers], max_width)
-    for row in [list(headers), *materialised]:
-        cells = [shorten(cell, widths[i]).ljust(widths[i]) for i, cell in enumerate(row)]
-        click.echo("   ".join(cells).rstrip())
+    return [
+        "   ".join(shorten(cell, widths[i]).ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in [list(headers), *materialised]
+    ]
 
 
 def fit_widths(widths: list[int], minimums: list[int], max_width: int, gap: int = 3) -> list[int]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..catalog.diagnostics import Diagnostic
-from ..catalog.validate import ValidationReport
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..catalog.validate import ValidationReport
 
 OutputFormat = str  # "table", "json" or "yaml" (checked by Globals.formats)
 
 
 def report_to_dict(report: ValidationReport, *, strict: bool) -> dict[str, object]:
+    from ..catalog.diagnostics import Diagnostic
+
     return {
         "valid": report.ok(strict=strict),
         "errors": len(report.errors),
@@ -24,16 +30,25 @@ def report_to_dict(report: ValidationReport, *, strict: bool) -> dict[str, objec
     }
 
 
-def print_report(report: ValidationReport, *, output: OutputFormat, strict: bool, console: Console) -> None:
+def print_report(
+    report: ValidationReport, *, output: OutputFormat, strict: bool, console: Callable[[], Console]
+) -> None:
+    """Print ``report`` as JSON, YAML or (with the console ``console()`` makes: colours) a problem list and table."""
     if output in ("json", "yaml"):
         from .common import dump_json, dump_yaml
 
+        # Machine output is plain text: no need to load rich for it.
         data = report_to_dict(report, strict=strict)
-        console.out(dump_json(data) if output == "json" else dump_yaml(data).rstrip("\n"), highlight=False)
+        click.echo(dump_json(data) if output == "json" else dump_yaml(data).rstrip("\n"))
         return
+    from rich.table import Table
+
+    from ..catalog.diagnostics import Diagnostic
+
+    screen = console()
     for diagnostic in sorted(report.diagnostics, key=Diagnostic.reading_order):
         style = "red" if diagnostic.severity == "error" else "yellow"
-        console.print(diagnostic.render(), style=style, soft_wrap=True, highlight=False, markup=False)
+        screen.print(diagnostic.render(), style=style, soft_wrap=True, highlight=False, markup=False)
     if report.documents:
         table = Table(show_edge=False, pad_edge=False, box=None)
         for column in ("FILE", "KIND", "NAME", "RESULT"):
@@ -54,10 +69,10 @@ def print_report(report: ValidationReport, *, output: OutputFormat, strict: bool
                 result = "[green]valid[/green]"
             location = summary.file + (f" #{summary.index}" if summary.index else "")
             table.add_row(location, summary.kind or "-", summary.name or "-", result)
-        console.print()
-        console.print(table)
+        screen.print()
+        screen.print(table)
     verdict = "valid" if report.ok(strict=strict) else "invalid"
-    console.print(
+    screen.print(
         f"\n{len(report.documents)} document(s): {verdict}; {len(report.errors)} error(s), "
         f"{len(report.warnings)} warning(s)" + (" (--strict: warnings fail)" if strict and report.warnings else ""),
         highlight=False,

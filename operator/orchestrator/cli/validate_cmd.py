@@ -24,13 +24,14 @@ def validate() -> None:
 
 
 def _validate_catalog(paths: tuple[Path, ...], strict: bool) -> None:
+    from ..catalog.terraform_modules import TerraformParseCache
     from ..catalog.validate import validate_catalog_paths
     from .output import print_report
 
     glob = get_globals()
     output = glob.formats("table", "json", "yaml")
-    report = validate_catalog_paths(list(paths), strict=strict)
-    print_report(report, output=output, strict=strict, console=glob.console())
+    report = validate_catalog_paths(list(paths), strict=strict, parse_cache=TerraformParseCache.default())
+    print_report(report, output=output, strict=strict, console=glob.console)
     sys.exit(EXIT_OK if report.ok(strict=strict) else EXIT_FAILED)
 
 
@@ -90,5 +91,5 @@ def validate_request(path: Path, catalog_dir: Path, environments_file: Path | No
                 click.echo(problem.render(), err=True)
             sys.exit(EXIT_FAILED)
     report = validate_request_file(path, catalog_dir, environments=environments)
-    print_report(report, output=output, strict=False, console=glob.console())
+    print_report(report, output=output, strict=False, console=glob.console)
     sys.exit(EXIT_OK if report.ok() else EXIT_FAILED)

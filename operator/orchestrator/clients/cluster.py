@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,8 @@ class Cluster:
         self.api_client = api_client
         self.context_name: str = str((active or {}).get("name") or "")
         self.namespace: str | None = ((active or {}).get("context") or {}).get("namespace") or None
+        self.user: str | None = ((active or {}).get("context") or {}).get("user") or None
+        """The kubeconfig user entry's name (what kubectl calls the context's user), when the context names one."""
         self.server: str = str(api_client.configuration.host)
         self._objects = client.CustomObjectsApi(api_client)
         self._timeout = timeout
@@ -127,8 +129,12 @@ class Cluster:
             raise ClusterError(f"{what}: cannot reach the API server {self.server}: {error}") from None
         if not 200 <= response.status < 300:
             message = response.reason or ""
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
+            try:
                 message = json.loads(data or "{}").get("message") or message
+            except (ValueError, AttributeError, TypeError):
+                text = data.strip()
+                if raw and text and not text.startswith("<"):  # a proxied service's own answer, e.g. "starting"
+                    message = text.splitlines()[0][:200]
             raise ClusterError(f"{what}: {message} (HTTP {response.status})", status=response.status)
         if raw:
             return data
@@ -197,7 +203,8 @@ class Cluster:
     ) -> dict[str, Any]:
         """Create an object; ``dry_run`` asks the server to validate and default it without storing it."""
         ref = _kind(kind)
-        name = (body.get("metadata") or {}).get("name", "")
+        metadata = body.get("metadata") or {}
+        name = metadata.get("name") or (f"{metadata['generateName']}*" if metadata.get("generateName") else "")
         where = f"{namespace}/{name}" if ref.namespaced and namespace else name
         result: dict[str, Any] = self.request(
             "POST",
@@ -247,6 +254,68 @@ class Cluster:
         if uid:
             selector += f",involvedObject.uid={uid}"
         return self.list(EVENTS, namespace, field_selector=selector)
+
+    def watch(
+        self,
+        kind: Kind | str,
+        namespace: str | None = None,
+        *,
+        name: str | None = None,
+        resource_version: str | None = None,
+        timeout: float = 60.0,
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events (``{"type": ADDED|MODIFIED|DELETED|BOOKMARK, "object": ...}``) from ``resource_version``,
+        of one object when ``name`` is given, until the server ends the stream after ``timeout`` seconds.
+
+        An ERROR event (e.g. 410 Gone: the version is too old) is raised as a ClusterError with its code.
+        """
+        from urllib3.exceptions import HTTPError
+
+        ref = _kind(kind)
+        where = f"watch {ref.plural}" + (f" {namespace}/{name}" if name and namespace else f" {name or ''}").rstrip()
+        query = {
+            "watch": "true",
+            "timeoutSeconds": max(1, int(timeout)),
+            "resourceVersion": resource_version,
+            "fieldSelector": f"metadata.name={name}" if name else None,
+        }
+        try:
+            method, url, headers, payload, post_params = self.api_client.param_serialize(
+                "GET",
+                ref.path(namespace),
+                query_params=[(k, v) for k, v in query.items() if v is not None],
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = self.api_client.call_api(
+                method, url, headers, payload, post_params, _request_timeout=(self._timeout, timeout + 30.0)
+            )
+        except (HTTPError, OSError) as error:
+            raise ClusterError(f"{where}: cannot reach the API server {self.server}: {error}") from None
+        stream = response.response
+        try:
+            if not 200 <= response.status < 300:
+                data = (response.read() or b"").decode("utf-8", "replace")
+                message = response.reason or ""
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    message = json.loads(data or "{}").get("message") or message
+                raise ClusterError(f"{where}: {message} (HTTP {response.status})", status=response.status)
+            pending = b""
+            for chunk in stream.stream(4096, decode_content=True):
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event: dict[str, Any] = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        raise ClusterError(f"{where}: {status.get('message', 'error')}", status=status.get("code"))
+                    yield event
+        except (HTTPError, OSError, ValueError) as error:
+            raise ClusterError(f"{where}: the watch broke off: {error}") from None
+        finally:
+            stream.release_conn()
 
     def service_proxy(self, namespace: str, service: str, port: str, path: str) -> str:
         """GET through the API server's service proxy (``/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH``)."""

@@ -39,7 +39,7 @@ from .http_types import (
     is_absolute_http_url,
     parse_retry_after,
 )
-from .kubernetes import SECRETS, KubernetesApi, decode_secret_data
+from .kubernetes import SECRETS, KubernetesClient, decode_secret_data
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,19 @@ def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "application/json"
     return json.dumps(body, ensure_ascii=False).encode()
+
+
+def outgoing(
+    connection: HttpConnection | None, headers: Mapping[str, str], body: Any
+) -> tuple[dict[str, str], bytes | None]:
+    """The headers and body bytes of a call: the connection's own headers (credentials included), overridden
+    case-insensitively by the call's; ``body`` as JSON (with its Content-Type) unless it is a string or bytes."""
+    merged_headers: dict[str, str] = {}
+    own = connection.credential_headers() if connection is not None else {}
+    given = {name.lower() for name in headers}
+    merged_headers.update({k: v for k, v in own.items() if k.lower() not in given})
+    merged_headers.update(headers)
+    return merged_headers, _encode_body(body, merged_headers)
 
 
 class HttpClient:
@@ -163,12 +176,7 @@ class HttpClient:
                 failure="CircuitOpen",
                 retry_after=wait,
             )
-        merged_headers: dict[str, str] = {}
-        own = self.connection.credential_headers() if self.connection is not None else {}
-        given = {name.lower() for name in headers}
-        merged_headers.update({k: v for k, v in own.items() if k.lower() not in given})
-        merged_headers.update(headers)
-        data = _encode_body(body, merged_headers)
+        merged_headers, data = outgoing(self.connection, headers, body)
         started = time.monotonic()
         try:
             async with self._session.request(
@@ -271,7 +279,7 @@ class HttpConnectionPool:
 
     def __init__(
         self,
-        kube: KubernetesApi,
+        kube: KubernetesClient,
         settings: Settings,
         metrics: Metrics,
         *,

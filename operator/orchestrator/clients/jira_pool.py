@@ -16,13 +16,13 @@ from ..metrics import Metrics
 from .circuit import CircuitBreakers
 from .jira import JiraClient, connection_from_secret
 from .jira_types import ConnectionUnavailable
-from .kubernetes import SECRETS, KubernetesApi, decode_secret_data
+from .kubernetes import SECRETS, KubernetesClient, decode_secret_data
 
 
 class JiraConnectionPool:
     def __init__(
         self,
-        kube: KubernetesApi,
+        kube: KubernetesClient,
         settings: Settings,
         metrics: Metrics,
         *,

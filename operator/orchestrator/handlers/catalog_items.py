@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..api.catalog import CatalogBundleStatus, CatalogItem, CatalogItemStatus
 from ..catalog.sync_plan import REVISION_ANNOTATION, Kind
 from ..catalog.validate import check_cluster_object
-from ..clients.kubernetes import CATALOG_RESOURCES, KubernetesApi, KubernetesApiError
+from ..clients.kubernetes import CATALOG_RESOURCES, KubernetesApiError, KubernetesClient
 from ..reconcile.catalog_item import catalog_object_status
 from ..reconcile.patches import status_patch
 
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 class CatalogObjectStatus:
     """Keeps the status of catalog objects true; validation results are cached per generation."""
 
-    def __init__(self, kube: KubernetesApi, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, kube: KubernetesClient, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._kube = kube
         self._clock = clock
         self._checked: dict[tuple[Kind, str], tuple[int, str, list[str]]] = {}

@@ -49,8 +49,8 @@ from ..clients.kubernetes import (
     CATALOG_RESOURCES,
     CATALOG_SOURCES,
     SECRETS,
-    KubernetesApi,
     KubernetesApiError,
+    KubernetesClient,
     decode_secret_data,
 )
 from ..config import Settings
@@ -104,7 +104,7 @@ class CatalogSync:
 
     def __init__(
         self,
-        kube: KubernetesApi,
+        kube: KubernetesClient,
         settings: Settings,
         metrics: Metrics,
         emit: Emit,

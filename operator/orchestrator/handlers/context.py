@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..actions.base import ActionContext, ActionRunner, CatalogRef
-from ..actions.http import HttpRunner, HttpTiming
-from ..actions.jira import JiraRunner, JiraTiming
+from ..actions.http import HttpConnections, HttpRunner, HttpTiming
+from ..actions.jira import JiraConnections, JiraRunner, JiraTiming
 from ..actions.terraform import InProcessEngine, ModuleCheckout, ModuleUnavailable, TerraformRunner, TerraformTiming
 from ..actions.terraform_job import JobRunner, JobSettings
 from ..actions.workspace import WorkspaceRunner
@@ -27,7 +27,7 @@ from ..catalog.sync_plan import REVISION_ANNOTATION, SOURCE_LABEL, SOURCE_NAMESP
 from ..clients.git import GitSourceError
 from ..clients.http import HttpConnectionPool
 from ..clients.jira_pool import JiraConnectionPool
-from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, decode_secret_data
+from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, KubernetesClient, decode_secret_data
 from ..config import Settings
 from ..metrics import Metrics
 from ..reconcile.request import CatalogLookup, RequestView, SystemInfo
@@ -49,8 +49,17 @@ def active_requests(indexes: Mapping[str, Any], kind: Kind, name: str) -> int:
     return len(indexes["requests_by_item"].get((kind, name), []))
 
 
-def terraform_runner(kube: KubernetesApi, settings: Settings, metrics: Metrics, sync: CatalogSync) -> TerraformRunner:
-    """The Terraform runner, reading modules from the CatalogSource checkout the item came from."""
+def terraform_runner(
+    kube: KubernetesClient,
+    settings: Settings,
+    metrics: Metrics,
+    sync: CatalogSync,
+    *,
+    jobs: JobRunner | None = None,
+) -> TerraformRunner:
+    """The Terraform runner, reading modules from the CatalogSource checkout the item came from.
+
+    ``jobs`` replaces the job runner built from the settings (the simulation runs Jobs in process)."""
     tf = settings.terraform
 
     async def locate(catalog: CatalogRef | None, module: str) -> ModuleCheckout:
@@ -74,16 +83,7 @@ def terraform_runner(kube: KubernetesApi, settings: Settings, metrics: Metrics, 
             raise ModuleUnavailable(f"the module directory does not exist in the catalog{at}", temporary=False)
         return ModuleCheckout(path, revision)
 
-    jobs = JobRunner(
-        kube,
-        JobSettings(
-            namespace=tf.job_namespace or settings.namespace,
-            image=tf.job_image,
-            service_account=tf.job_service_account,
-            ttl_seconds=tf.job_ttl_seconds,
-            timeout=tf.run_timeout,
-        ),
-    )
+    jobs = jobs or JobRunner(kube, job_settings(settings))
     engine = InProcessEngine(
         tf.work_dir,
         tf.max_concurrent_runs,
@@ -95,15 +95,51 @@ def terraform_runner(kube: KubernetesApi, settings: Settings, metrics: Metrics, 
     return TerraformRunner(kube, locate, engine, jobs, timing, metrics)
 
 
+def job_settings(settings: Settings) -> JobSettings:
+    """Where and how the job runner's Jobs run, from the operator settings."""
+    tf = settings.terraform
+    return JobSettings(
+        namespace=tf.job_namespace or settings.namespace,
+        image=tf.job_image,
+        service_account=tf.job_service_account,
+        ttl_seconds=tf.job_ttl_seconds,
+        timeout=tf.run_timeout,
+    )
+
+
 class EnvironmentsUnavailable(Exception):
     """The environments ConfigMap exists but cannot be used; the message names the key and the problem."""
+
+
+def _runners(
+    settings: Settings,
+    metrics: Metrics,
+    kube: KubernetesClient,
+    jira: JiraConnections,
+    http: HttpConnections,
+    catalog_sync: CatalogSync,
+    *,
+    jobs: JobRunner | None = None,
+) -> dict[str, ActionRunner]:
+    """One runner per action type, over the given JIRA and HTTP connections."""
+    timing = JiraTiming(
+        poll_interval=settings.jira.poll_interval,
+        search_grace=settings.jira.search_grace,
+        auth_retry_interval=settings.jira.auth_retry_interval,
+    )
+    return {
+        "jira": JiraRunner(jira, timing),
+        "http": HttpRunner(http, HttpTiming(auth_retry_interval=settings.http.auth_retry_interval)),
+        "workspace": WorkspaceRunner(kube, settings.workspace),
+        "terraform": terraform_runner(kube, settings, metrics, catalog_sync, jobs=jobs),
+    }
 
 
 @dataclass
 class OperatorContext:
     settings: Settings
     metrics: Metrics
-    kube: KubernetesApi
+    kube: KubernetesClient
     jira: JiraConnectionPool
     runners: Mapping[str, ActionRunner]
     system: SystemInfo
@@ -114,24 +150,48 @@ class OperatorContext:
     http_pool: HttpConnectionPool | None = None
 
     @classmethod
-    def build(cls, settings: Settings, metrics: Metrics, kube: KubernetesApi) -> OperatorContext:
+    def build(cls, settings: Settings, metrics: Metrics, kube: KubernetesClient) -> OperatorContext:
         pool = JiraConnectionPool(kube, settings, metrics)
-        timing = JiraTiming(
-            poll_interval=settings.jira.poll_interval,
-            search_grace=settings.jira.search_grace,
-            auth_retry_interval=settings.jira.auth_retry_interval,
-        )
-        runners: dict[str, ActionRunner] = {"jira": JiraRunner(pool.get, timing)}
         http_pool = HttpConnectionPool(kube, settings, metrics)
-        runners["http"] = HttpRunner(http_pool, HttpTiming(auth_retry_interval=settings.http.auth_retry_interval))
-        runners["workspace"] = WorkspaceRunner(kube, settings.workspace)
         catalog_sync = CatalogSync(kube, settings, metrics, _post_event)
-        runners["terraform"] = terraform_runner(kube, settings, metrics, catalog_sync)
+        runners = _runners(settings, metrics, kube, pool.get, http_pool, catalog_sync)
         return cls(
             settings,
             metrics,
             kube,
             pool,
+            runners,
+            SystemInfo(settings.cluster_name, __version__),
+            catalog_sync,
+            CatalogObjectStatus(kube),
+            http_pool=http_pool,
+        )
+
+    @classmethod
+    def offline(
+        cls,
+        settings: Settings,
+        metrics: Metrics,
+        kube: KubernetesClient,
+        *,
+        jira: JiraConnections,
+        http_pool: HttpConnectionPool,
+        jobs: JobRunner,
+    ) -> OperatorContext:
+        """The operator's context over backends the caller provides (``devctl simulate``: an in-memory API, dry-run
+        JIRA and HTTP, Jobs run in process): the same runners as ``build``, with the given connections.
+
+        Escalation tickets are not opened (``jira.escalationProject`` is cleared): they would go to the JIRA of a
+        connection Secret, not to the dry run.
+        """
+        settings = settings.model_copy(update={"jira": settings.jira.model_copy(update={"escalation_project": None})})
+        catalog_sync = CatalogSync(kube, settings, metrics, _post_event)
+        runners = _runners(settings, metrics, kube, jira, http_pool, catalog_sync, jobs=jobs)
+        return cls(
+            settings,
+            metrics,
+            kube,
+            JiraConnectionPool(kube, settings, metrics),
             runners,
             SystemInfo(settings.cluster_name, __version__),
             catalog_sync,
@@ -166,7 +226,8 @@ class OperatorContext:
         self.jira.close()
         if self.http_pool is not None:
             await self.http_pool.close()
-        await self.kube.close()
+        if isinstance(self.kube, KubernetesApi):
+            await self.kube.close()
 
     async def environments(self) -> EnvironmentsConfig | None:
         """The environments config from its ConfigMap (cached briefly); None when there is no ConfigMap."""
