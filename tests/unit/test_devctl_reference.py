@@ -77,3 +77,10 @@ def test_each_command_has_help_and_a_reference_section(path: str, devctl: Callab
 def test_global_flags_are_listed_in_the_top_level_help(flag: str, devctl: Callable[..., Any]) -> None:
     assert flag in devctl("--help").output
     assert f"`{flag}" in REFERENCE or f", {flag}" in REFERENCE
+
+
+def test_the_phases_devctl_restates_are_the_api_phases() -> None:
+    from orchestrator.api.service_request import PHASES
+    from orchestrator.cli.request_view import PHASE_NAMES
+
+    assert tuple(PHASE_NAMES) == tuple(PHASES)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..templates.analysis import TemplateReference, find_references, find_references_in_expression
 from ..templates.errors import TemplateError
 from .diagnostics import suggest
+
+if TYPE_CHECKING:
+    from ..api.catalog import CatalogItem
 
 #: Known keys of the fixed scopes; None means free-form below that point.
 FIXED_SCOPES: dict[str, frozenset[str] | None] = {
@@ -161,3 +164,41 @@ def check_template(source: str, context: ReferenceContext, *, expression: bool =
 def is_template(value: Any) -> bool:
     """Whether a string holds template markup (and so is not checked as a literal value)."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def template_strings(value: Any) -> Iterable[str]:
+    """Every string inside ``value`` (mappings, lists) that may hold a template."""
+    if isinstance(value, str):
+        if "{" in value:
+            yield value
+    elif isinstance(value, Mapping):
+        for child in value.values():
+            yield from template_strings(child)
+    elif isinstance(value, list | tuple):
+        for child in value:
+            yield from template_strings(child)
+
+
+def item_references(item: CatalogItem, root: str) -> list[tuple[str, ...]]:
+    """Every scope path rooted at ``root`` that a CatalogItem's templates read (actions, ``when``, outputs).
+
+    Templates that do not parse are skipped: validation and rendering report them with their location.
+    """
+    from ..api.base import dump
+
+    sources: list[tuple[str, bool]] = []
+    for action in item.all_actions():
+        body = dump(action)
+        when = body.pop("when", None)
+        sources.extend((text, False) for text in template_strings(body))
+        if when:
+            sources.append((when, True))
+    sources.extend((text, False) for output in item.spec.outputs for text in template_strings(output.value))
+    found: list[tuple[str, ...]] = []
+    for text, expression in sources:
+        try:
+            references = find_references_in_expression(text) if expression else find_references(text)
+        except TemplateError:
+            continue
+        found.extend(ref.path for ref in references if ref.path[0] == root)
+    return found

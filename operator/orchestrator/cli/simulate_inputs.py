@@ -18,13 +18,11 @@ from typing import Any
 import yaml
 
 from ..api.actions import Action
-from ..api.base import dump
 from ..api.catalog import CatalogItem
 from ..catalog.diagnostics import Diagnostic
+from ..catalog.references import item_references
 from ..catalog.validate import Catalog, load_catalog, load_environments, validate_request_file
 from ..config import Settings
-from ..templates.analysis import find_references, find_references_in_expression
-from ..templates.errors import TemplateError
 
 EXPOSE_LABEL = "orchestrator.dev/expose"
 UID_NAMESPACE = uuid.UUID("5d2f1a3e-7c1b-4c2e-9f0a-6b8d3e4c1a70")
@@ -239,41 +237,11 @@ def _sort_secrets(inputs: Inputs, paths: Sequence[Path], settings: Settings) -> 
             inputs.exposed_secrets.append(secret)
 
 
-def _template_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        if "{" in value:
-            yield value
-    elif isinstance(value, Mapping):
-        for child in value.values():
-            yield from _template_strings(child)
-    elif isinstance(value, list | tuple):
-        for child in value:
-            yield from _template_strings(child)
-
-
-def _reference_paths(text: str, *, expression: bool = False) -> list[tuple[str, ...]]:
-    """The scope paths a template (or a ``when`` expression) reads; none when it does not parse (the operator
-    reports that template's error itself)."""
-    try:
-        found = find_references_in_expression(text) if expression else find_references(text)
-    except TemplateError:
-        return []
-    return [reference.path for reference in found]
-
-
 def secret_references(item: CatalogItem) -> dict[str, set[str]]:
     """The Secrets (and their keys) the item's templates read: ``secrets['dns-api'].token`` -> {dns-api: {token}}."""
-    paths: list[tuple[str, ...]] = []
-    for action in [*item.spec.fulfillment.automated, *item.spec.fulfillment.manual]:
-        if action.when is not None:
-            paths += _reference_paths(action.when, expression=True)
-        for text in _template_strings({k: v for k, v in dump(action).items() if k != "when"}):
-            paths += _reference_paths(text)
-    for output in item.spec.outputs:
-        paths += _reference_paths(output.value)
     found: dict[str, set[str]] = {}
-    for path in paths:
-        if path[0] == "secrets" and len(path) > 1:
+    for path in item_references(item, "secrets"):
+        if len(path) > 1:
             keys = found.setdefault(path[1], set())
             if len(path) > 2:
                 keys.add(path[2])

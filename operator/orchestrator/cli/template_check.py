@@ -13,7 +13,7 @@ the ``secrets`` scope (``<secret dns-api.token>``), and the environment unless a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +21,11 @@ from typing import Any
 from .. import __version__
 from ..actions.rendering import render_action, ticket_scope
 from ..api.actions import Action
-from ..api.base import dump
 from ..api.catalog import CatalogItem
 from ..api.environments import EnvironmentsConfig
 from ..api.service_request import REQUESTER_ANNOTATION
 from ..catalog.diagnostics import DiagnosticList, FieldPath, format_path
+from ..catalog.references import item_references
 from ..catalog.semantic import ModuleCache
 from ..catalog.terraform_modules import TerraformModule
 from ..catalog.validate import CatalogEntry
@@ -41,7 +41,7 @@ from ..reconcile.request import (
     scopes,
 )
 from ..redaction import Redactor
-from ..templates.analysis import find_references, find_references_in_expression
+from ..templates.analysis import find_references
 from ..templates.engine import evaluate_condition, render
 from ..templates.errors import TemplateError
 
@@ -155,38 +155,6 @@ class VariablesReport:
 # ---- placeholders --------------------------------------------------------------------------------------------------
 
 
-def _template_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        if "{" in value:
-            yield value
-    elif isinstance(value, Mapping):
-        for sub in value.values():
-            yield from _template_strings(sub)
-    elif isinstance(value, list | tuple):
-        for sub in value:
-            yield from _template_strings(sub)
-
-
-def _references(item: CatalogItem, root: str) -> list[tuple[str, ...]]:
-    """Every scope path rooted at ``root`` that the item's templates read (actions, ``when``, outputs)."""
-    found: list[tuple[str, ...]] = []
-    sources: list[tuple[str, bool]] = []
-    for action in item.all_actions():
-        body = dump(action)
-        when = body.pop("when", None)
-        sources.extend((text, False) for text in _template_strings(body))
-        if when:
-            sources.append((when, True))
-    sources.extend((text, False) for output in item.spec.outputs for text in _template_strings(output.value))
-    for text, expression in sources:
-        try:
-            references = find_references_in_expression(text) if expression else find_references(text)
-        except TemplateError:
-            continue  # reported when the template is rendered
-        found.extend(ref.path for ref in references if ref.path[0] == root)
-    return found
-
-
 def placeholders(paths: Sequence[tuple[str, ...]], label: str) -> dict[str, Any]:
     """Nested sample values for the paths (below their root): each leaf is ``<label.path>``."""
     tree: dict[str, Any] = {}
@@ -270,7 +238,7 @@ def _environments(item: CatalogItem, inputs: Inputs) -> tuple[EnvironmentsConfig
     if inputs.environments is not None:
         return inputs.environments, f"from {inputs.environments_source}"
     name = inputs.environment or SAMPLE_ENVIRONMENT
-    settings = placeholders(_references(item, "environment"), "environment")
+    settings = placeholders(item_references(item, "environment"), "environment")
     try:
         config = EnvironmentsConfig.model_validate({"default": name, "environments": {name: settings}})
     except ValueError as error:
@@ -300,7 +268,7 @@ def check_variables(entry: CatalogEntry, modules: ModuleCache, inputs: Inputs) -
     if isinstance(resolved, Blocked):
         raise InputProblem(resolved.message)
     system = SystemInfo(cluster_name="sample-cluster", operator_version=__version__)
-    secrets = placeholders(_references(item, "secrets"), "secret")
+    secrets = placeholders(item_references(item, "secrets"), "secret")
     base = scopes(view, resolved, system, now=now, outputs={}, secrets=secrets)
     report = VariablesReport(
         item, entry.document.file, resolved.fields, resolved.environment, environment_source, base["request"]
