@@ -16,10 +16,10 @@ $(BIN)/python:
 install: $(BIN)/python ## Create .venv and install the project with its dev extra
 	$(BIN)/pip install --quiet -e '.[dev]'
 
-generate: ## Regenerate crds/ and schema/ from the API models
+generate: ## Regenerate crds/, schema/, the chart's CRDs and RBAC, and the GitOps health snippets
 	$(BIN)/python hack/generate.py
 
-verify-generated: ## Fail if crds/ or schema/ differ from the models
+verify-generated: ## Fail if any generated file differs from its source
 	$(BIN)/python hack/generate.py --check
 
 lint: ## ruff, mypy --strict on operator/, import-linter layering contracts

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write crds/ and schema/ from the API models; with --check, report drift instead (exit 1)."""
+"""Write crds/, schema/ (API models) and gitops/argocd/ (its Lua); with --check, report drift instead (exit 1)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,27 @@ import argparse
 import sys
 from pathlib import Path
 
+from gitops_health import generated_files as gitops_files
+from orchestrator.api.rbac import generated_files as rbac_files
 from orchestrator.api.render import generated_files
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED_DIRS = ("crds", "schema")
+CHART_CRDS = "charts/platform-orchestrator/crds"
+GENERATED_DIRS = ("crds", "schema", CHART_CRDS)
+
+
+def chart_crd_files(files: dict[str, str]) -> dict[str, str]:
+    """The Helm chart ships the same CRDs as crds/ (byte for byte; Helm installs them, never upgrades them)."""
+    return {f"{CHART_CRDS}/{name[len('crds/') :]}": text for name, text in files.items() if name.startswith("crds/")}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if a checked-in file differs")
     args = parser.parse_args()
-    wanted = generated_files()
+    wanted = {**generated_files(), **gitops_files(ROOT)}
+    wanted.update(chart_crd_files(wanted))
+    wanted.update(rbac_files())  # the chart's templates/rbac.yaml and docs/rbac.md
     stale = sorted(
         str(path.relative_to(ROOT))
         for directory in GENERATED_DIRS

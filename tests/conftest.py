@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli.main import cli
 
-pytest_plugins = ["tests.k8s.fixtures", "tests.gitrepos"]
+pytest_plugins = ["tests.k8s.fixtures", "tests.gitrepos", "tests.rbac_coverage"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fakes.jira_server import FakeJira
 from tests.k8s import ApiEmulator
+from tests.rbac_coverage import OPERATOR_TOKEN
 
 from .harness import BOT, EXPOSED, NAMESPACE, TOKEN, OperatorUnderTest, test_settings
 
@@ -143,11 +144,17 @@ def captured_logs() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def start_operator(k8s_kubeconfig: Path) -> Iterator[Callable[..., OperatorUnderTest]]:
+def operator_kubeconfig(k8s_api: ApiEmulator, tmp_path: Path) -> Path:
+    """The operator's own kubeconfig: its bearer token tells its API calls apart (tests/rbac_coverage.py)."""
+    return k8s_api.write_kubeconfig(tmp_path / "operator-kubeconfig", namespace=NAMESPACE, token=OPERATOR_TOKEN)
+
+
+@pytest.fixture
+def start_operator(operator_kubeconfig: Path) -> Iterator[Callable[..., OperatorUnderTest]]:
     started: list[OperatorUnderTest] = []
 
     def start(**overrides: Any) -> OperatorUnderTest:
-        operator = OperatorUnderTest(k8s_kubeconfig, test_settings(**overrides)).start()
+        operator = OperatorUnderTest(operator_kubeconfig, test_settings(**overrides)).start()
         started.append(operator)
         return operator
 

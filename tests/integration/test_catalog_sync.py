@@ -24,6 +24,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.reconcile.status import Announcement
 from tests.gitrepos import CatalogRepo, GitSyncLayout, make_catalog_item, published_layout, pushed_repo
 from tests.k8s import ApiEmulator
+from tests.rbac_coverage import OPERATOR_TOKEN
 
 from .harness import NAMESPACE, condition
 from .harness import test_settings as settings_for_tests
@@ -97,7 +98,7 @@ class Sync:
 
 @pytest.fixture
 async def kube(k8s_api: ApiEmulator) -> AsyncIterator[KubernetesApi]:
-    client = await KubernetesApi.connect(ClusterAccess(server=k8s_api.url))
+    client = await KubernetesApi.connect(ClusterAccess(server=k8s_api.url, token=OPERATOR_TOKEN))
     yield client
     await client.close()
 

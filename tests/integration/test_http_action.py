@@ -30,6 +30,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.redaction import Redactor
 from tests.fakes.http_service import FakeDnsApi
 from tests.k8s import ApiEmulator
+from tests.rbac_coverage import OPERATOR_TOKEN
 
 from .harness import OperatorUnderTest, phase, wait_until
 
@@ -134,7 +135,7 @@ def fake() -> Iterator[FakeDnsApi]:
 
 @pytest.fixture
 async def kube(k8s_api: ApiEmulator) -> AsyncIterator[KubernetesApi]:
-    client = await KubernetesApi.connect(ClusterAccess(server=k8s_api.url))
+    client = await KubernetesApi.connect(ClusterAccess(server=k8s_api.url, token=OPERATOR_TOKEN))
     yield client
     await client.close()
 

@@ -181,7 +181,7 @@ def test_crash_between_the_post_and_the_status_write_leaves_one_ticket(
     cluster: ApiEmulator,
     jira: FakeJira,
     ticket_item: dict[str, Any],
-    k8s_kubeconfig: Path,
+    operator_kubeconfig: Path,
     start_operator: Callable[..., OperatorUnderTest],
 ) -> None:
     """SIGKILL the operator process while its create is in flight, start a new one: exactly one ticket."""
@@ -192,7 +192,7 @@ def test_crash_between_the_post_and_the_status_write_leaves_one_ticket(
     environment = {**os.environ, **operator_environment()}
     process = subprocess.Popen(
         [sys.executable, "-c", "from orchestrator.cli.operator_main import main; main()", "run",
-         "--kubeconfig", str(k8s_kubeconfig)],
+         "--kubeconfig", str(operator_kubeconfig)],
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -32,6 +32,7 @@ from orchestrator.clients.kubernetes import ClusterAccess, KubernetesApi
 from orchestrator.config import WorkspaceSettings
 from orchestrator.redaction import Redactor
 from tests.k8s import ApiEmulator
+from tests.rbac_coverage import OPERATOR_TOKEN
 
 UID = "5d0c3a52-7d8e-4c4b-9d56-1f1f0b7a9e10"
 NS = "team-orders-checkout"
@@ -97,7 +98,7 @@ class Workspace:
 
 @pytest.fixture
 async def kube(k8s_api: ApiEmulator) -> AsyncIterator[KubernetesApi]:
-    client = await KubernetesApi.connect(ClusterAccess(server=k8s_api.url))
+    client = await KubernetesApi.connect(ClusterAccess(server=k8s_api.url, token=OPERATOR_TOKEN))
     yield client
     await client.close()
 
@@ -259,6 +260,20 @@ async def test_a_spec_change_prunes_what_is_no_longer_wanted(ws: Workspace) -> N
         "rolebindings/workspace-admin",
     ]
     assert children["resourcequotas/workspace-quota"]["spec"]["hard"] == {"requests.cpu": "8", "limits.cpu": "8"}
+
+
+async def test_dropping_quota_and_limits_from_the_spec_deletes_them(ws: Workspace) -> None:
+    step = await ws.run()
+    assert {"resourcequotas/workspace-quota", "limitranges/workspace-limits"} <= set(ws.children())
+    block = {key: value for key, value in copy.deepcopy(BLOCK).items() if key not in ("quota", "limits")}
+    ws.action = Action.model_validate({"name": "workspace", "type": "workspace", "workspace": block})
+
+    changed = await ws.runner.changed(ws.action, ws.rendered(), step.status, ws.ctx())
+
+    assert changed.status.state == "Succeeded", changed.status.message
+    children = ws.children()
+    assert "resourcequotas/workspace-quota" not in children and "limitranges/workspace-limits" not in children
+    assert "rolebindings/workspace-admin" in children
 
 
 async def test_a_namespace_is_never_renamed(ws: Workspace) -> None:

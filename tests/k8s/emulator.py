@@ -390,13 +390,17 @@ class ApiEmulator:
 
     # Connecting clients.
 
-    def write_kubeconfig(self, path: str | Path, *, namespace: str = "default", context: str = "emulator") -> Path:
-        """Write a kubeconfig pointing at the emulator (for kubectl, the kubernetes client, kopf)."""
+    def write_kubeconfig(
+        self, path: str | Path, *, namespace: str = "default", context: str = "emulator", token: str | None = None
+    ) -> Path:
+        """Write a kubeconfig pointing at the emulator (for kubectl, the kubernetes client, kopf).
+
+        ``token``: the user's bearer token (the emulator accepts any; it tells callers apart, see ACCESS_LISTENERS)."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
-            "users": [{"name": context, "user": {}}],
+            "users": [{"name": context, "user": {"token": token} if token else {}}],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
             "current-context": context,
             "preferences": {},

@@ -11,6 +11,7 @@ import collections
 import json
 import math
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -31,7 +32,7 @@ from .store import Store
 from .tables import to_table, wants_table
 from .watching import Subscriber
 
-__all__ = ["Access", "EmulatorHandler", "Route", "parse_route"]
+__all__ = ["ACCESS_LISTENERS", "Access", "EmulatorHandler", "Route", "Served", "parse_route"]
 
 JSON = "application/json"
 
@@ -47,6 +48,20 @@ class Access(NamedTuple):
     subresource: str | None
     namespace: str | None
     code: int
+
+
+class Served(NamedTuple):
+    """One served request with who sent it, as given to :data:`ACCESS_LISTENERS` (e.g. for RBAC coverage)."""
+
+    access: Access
+    name: str | None  # the object's name in the URL (None for list/watch/create/deletecollection)
+    headers: Mapping[str, str]
+    data: Any  # the request body parsed as JSON, or None
+
+
+ACCESS_LISTENERS: list[Callable[[Served], None]] = []
+"""Called (on the emulator's loop) for every request of every emulator once it is accounted; a process-wide hook
+so that a test session can watch emulators that fixtures create per test. Listeners must be quick and not raise."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class EmulatorHandler(kmock.KubernetesEmulator):
     _unaccounted: dict[int, tuple[str, str | None, str | None, str | None, str | None]] = attrs.field(
         init=False, factory=dict
     )
+    _details: dict[int, tuple[str | None, Mapping[str, str], Any]] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's __attrs_post_init__: its fallback reactions (naive object handling) are
@@ -137,6 +153,8 @@ class EmulatorHandler(kmock.KubernetesEmulator):
             self._unaccounted[id(raw)] = (verb, route.group, route.plural, route.subresource, ns)
         else:
             self._unaccounted[id(raw)] = (verb, None, raw.path, None, None)
+        if ACCESS_LISTENERS:
+            self._details[id(raw)] = (route.name, request.headers, request.data)
         code = 500
         try:
             response = await self._handle(request)
@@ -155,7 +173,13 @@ class EmulatorHandler(kmock.KubernetesEmulator):
     def _account(self, raw: aiohttp.web.BaseRequest, code: int) -> None:
         """Record a request in the access record once: when answered, or for watches when the stream starts."""
         if (pending := self._unaccounted.pop(id(raw), None)) is not None:
-            self.access[Access(*pending, code)] += 1
+            access = Access(*pending, code)
+            self.access[access] += 1
+            details = self._details.pop(id(raw), None)
+            if details is not None:
+                served = Served(access, *details)
+                for listener in list(ACCESS_LISTENERS):
+                    listener(served)
 
     def _make_request(self, raw: aiohttp.web.BaseRequest, route: Route, verb: str, body: bytes) -> kmock.Request:
         try:
