@@ -3,13 +3,16 @@
 A pytest plugin (registered in tests/conftest.py). The operator under test logs in with :data:`OPERATOR_TOKEN`
 (``operator_kubeconfig`` in tests/integration/conftest.py writes it into the operator's kubeconfig; kopf and our
 own client both send it as ``Authorization: Bearer``), so its requests are told apart from the test code's (devctl,
-kubectl, the Job kubelet and the fixtures use token-less kubeconfigs or the store directly). A listener on every API
+kubectl, the Job kubelet and the fixtures use token-less kubeconfigs or the store directly). The Terraform job runner
+(``orchestrator terraform-run`` in a Job, run by tests/k8s/jobs.py's JobKubelet or in process) logs in with
+:data:`TERRAFORM_JOB_TOKEN` (``terraform_job_kubeconfig`` in tests/integration/conftest.py) and is checked the same
+way against the Role of its own ServiceAccount (terraform.jobServiceAccount). A listener on every API
 emulator (``tests.k8s.server.ACCESS_LISTENERS``) records each of its calls as (verb, group, resource[/subresource],
 namespace, name); writing a RoleBinding that refers to a ClusterRole also records the ``bind`` check that
 kube-apiserver makes on that ClusterRole.
 
-At the end of the session the calls are checked against the Roles rendered from the Helm chart (helm_python, release
-namespace = the test operator's namespace):
+At the end of the session each identity's calls are checked against the Roles rendered from the Helm chart that are
+bound to its ServiceAccount (helm_python, release namespace = the test operator's namespace):
 
 - every call is allowed (ClusterRole rules anywhere, Role rules only in the release namespace) -- always;
 - no rule uses ``*`` -- always;
@@ -37,6 +40,10 @@ from tests.k8s.server import ACCESS_LISTENERS, Served
 
 OPERATOR_TOKEN = "platform-orchestrator-operator-token"
 """The bearer token of the operator under test (the stand-in for its ServiceAccount's token)."""
+TERRAFORM_JOB_TOKEN = "platform-orchestrator-terraform-job-token"
+"""The bearer token of the Terraform job runner (the stand-in for terraform.jobServiceAccount's token)."""
+OPERATOR, TERRAFORM_JOB = "operator", "terraform job runner"
+IDENTITIES = {OPERATOR_TOKEN: OPERATOR, TERRAFORM_JOB_TOKEN: TERRAFORM_JOB}
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "platform-orchestrator"
@@ -127,23 +134,42 @@ def owner_checks(data: Mapping[str, Any], namespace: str | None) -> list[Call]:
     return calls
 
 
-def is_operator(served: Served) -> bool:
+def identity(served: Served) -> str | None:
+    """:data:`OPERATOR`, :data:`TERRAFORM_JOB` or None (the test code itself), from the bearer token."""
     header = next((v for k, v in served.headers.items() if k.lower() == "authorization"), "")
-    return header == f"Bearer {OPERATOR_TOKEN}"
+    return IDENTITIES.get(header.removeprefix("Bearer ")) if header.startswith("Bearer ") else None
 
 
-def render_rules(namespace: str, chart: Path = CHART) -> list[RenderedRule]:
-    """The rules of the Roles and ClusterRoles the chart renders with its default values (bound to its account)."""
+def is_operator(served: Served) -> bool:
+    return identity(served) == OPERATOR
+
+
+def account_of(documents: list[dict[str, Any]], who: str) -> str:
+    """The ServiceAccount the chart gives ``who``: the Deployment's for the operator; for the job runner, the
+    terraform.jobServiceAccount of the operator settings the chart renders (what the operator puts into its Jobs)."""
+    import yaml
+
+    if who == OPERATOR:
+        deployment = next(doc for doc in documents if doc.get("kind") == "Deployment")
+        return str(deployment["spec"]["template"]["spec"].get("serviceAccountName") or "default")
+    config = next(doc for doc in documents if doc.get("kind") == "ConfigMap" and "config.yaml" in doc.get("data", {}))
+    return str(yaml.safe_load(config["data"]["config.yaml"])["terraform"]["jobServiceAccount"])
+
+
+def render_rules(namespace: str, chart: Path = CHART, who: str = OPERATOR) -> list[RenderedRule]:
+    """The rules of the Roles and ClusterRoles the chart renders with its default values, bound to ``who``'s
+    ServiceAccount (:func:`account_of`)."""
     import helm_python
     import yaml
 
     rendered = helm_python.Chart.load(chart).render(name=RELEASE, namespace=namespace, is_install=True)
     manifests = [text for path, text in rendered.items() if path.endswith((".yaml", ".yml"))]  # not NOTES.txt
     documents = [doc for text in manifests for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+    subject = {"kind": "ServiceAccount", "name": account_of(documents, who), "namespace": namespace}
     bound = {
         (doc["roleRef"]["kind"], doc["roleRef"]["name"], doc["metadata"].get("namespace"))
         for doc in documents
-        if doc.get("kind") in ("ClusterRoleBinding", "RoleBinding")
+        if doc.get("kind") in ("ClusterRoleBinding", "RoleBinding") and subject in (doc.get("subjects") or [])
     }
     rules: list[RenderedRule] = []
     for doc in documents:
@@ -180,11 +206,11 @@ def disallowed(calls: Iterable[Call], rules: list[RenderedRule]) -> list[Call]:
     return sorted({call for call in calls if not any(rule.allows(call) for rule in rules)}, key=str)
 
 
-def unused(calls: Iterable[Call], rules: list[RenderedRule]) -> list[str]:
+def unused(calls: Iterable[Call], rules: list[RenderedRule], who: str = OPERATOR) -> list[str]:
     """Grants of the rules that no recorded call needed and that the declaration does not excuse."""
-    from orchestrator.api.rbac import untested_grants
+    from orchestrator.api.rbac import RULES, TERRAFORM_JOB_RULES, untested_grants
 
-    excused = untested_grants()
+    excused = untested_grants(TERRAFORM_JOB_RULES if who == TERRAFORM_JOB else RULES)
     calls = list(calls)
     found = []
     for rule in rules:
@@ -206,15 +232,18 @@ def unused(calls: Iterable[Call], rules: list[RenderedRule]) -> list[str]:
 class Recorder:
     def __init__(self) -> None:
         self.calls: set[Call] = set()
-        self.namespaces: set[str] = set()
+        """The operator's calls."""
+        self.job_calls: set[Call] = set()
+        """The Terraform job runner's calls."""
         self._lock = threading.Lock()
 
     def __call__(self, served: Served) -> None:
-        if not is_operator(served):
+        who = identity(served)
+        if who is None:
             return
         calls = call_from(served)
         with self._lock:
-            self.calls.update(calls)
+            (self.calls if who == OPERATOR else self.job_calls).update(calls)
 
 
 class RbacCoverage:
@@ -253,34 +282,39 @@ class RbacCoverage:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.recorder in ACCESS_LISTENERS:
             ACCESS_LISTENERS.remove(self.recorder)
-        calls = set(self.recorder.calls)
+        recorded = {OPERATOR: set(self.recorder.calls), TERRAFORM_JOB: set(self.recorder.job_calls)}
         if report := os.environ.get("RBAC_COVERAGE_REPORT"):  # the recorded calls, one a line, for reading
-            Path(report).write_text("".join(f"{call}\n" for call in sorted(calls, key=str)), encoding="utf-8")
-        if self.mode == "off" or not calls:
-            return  # no operator ran in this session: nothing to check
+            lines = [f"{who}: {call}\n" for who, calls in recorded.items() for call in sorted(calls, key=str)]
+            Path(report).write_text("".join(lines), encoding="utf-8")
+        if self.mode == "off":
+            return
+        for who, calls in recorded.items():
+            if calls:  # nothing to check for an identity that made no call in this session
+                self.check(session, who, calls)
+
+    def check(self, session: pytest.Session, who: str, calls: set[Call]) -> None:
         from tests.integration.harness import NAMESPACE
 
         problems: list[str] = []
         try:
-            rules = render_rules(NAMESPACE)
+            rules = render_rules(NAMESPACE, who=who)
         except Exception as error:  # a chart that does not render is a failure of this check, said plainly
             rules, problems = [], [f"the chart does not render: {error}"]
         if rules:
             problems += [f"wildcard: {w}" for w in wildcards(rules)]
-            problems += [f"not allowed by the chart's roles: {call}" for call in disallowed(calls, rules)]
-            strict = self.full_run(session)
-            if strict:
-                problems += [f"unused rule (no operator call needed it): {grant}" for grant in unused(calls, rules)]
+            problems += [f"not allowed by the {who}'s roles: {call}" for call in disallowed(calls, rules)]
+            if self.full_run(session):
+                problems += [f"unused rule (no {who} call needed it): {g}" for g in unused(calls, rules, who)]
         elif not problems:
-            problems.append("the chart renders no Role or ClusterRole bound to the operator")
+            problems.append(f"the chart renders no Role or ClusterRole bound to the {who}")
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         scope = "full run" if rules and self.full_run(session) else "partial run: unused rules not checked"
         if reporter is not None:
-            reporter.write_sep("-", f"RBAC coverage ({len(calls)} distinct operator calls; {scope})")
+            reporter.write_sep("-", f"RBAC coverage ({len(calls)} distinct {who} calls; {scope})")
             for line in problems:
                 reporter.write_line(line, red=True)
             if not problems:
-                reporter.write_line("every operator call is allowed by the chart's roles")
+                reporter.write_line(f"every {who} call is allowed by the chart's roles")
         if problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -289,7 +323,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(RbacCoverage(config), "rbac-coverage")
 
 
-def recorded_calls(config: pytest.Config) -> set[Call]:
-    """The operator calls recorded so far in this session (for tests of the plugin itself)."""
+def recorded_calls(config: pytest.Config, who: str = OPERATOR) -> set[Call]:
+    """The operator's (or the job runner's) calls recorded so far in this session (for tests of the plugin itself)."""
     plugin: Any = config.pluginmanager.get_plugin("rbac-coverage")
-    return set(plugin.recorder.calls) if plugin is not None else set()
+    if plugin is None:
+        return set()
+    return set(plugin.recorder.calls if who == OPERATOR else plugin.recorder.job_calls)

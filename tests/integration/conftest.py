@@ -13,7 +13,7 @@ import pytest
 
 from tests.fakes.jira_server import FakeJira
 from tests.k8s import ApiEmulator
-from tests.rbac_coverage import OPERATOR_TOKEN
+from tests.rbac_coverage import OPERATOR_TOKEN, TERRAFORM_JOB_TOKEN
 
 from .harness import BOT, EXPOSED, NAMESPACE, TOKEN, OperatorUnderTest, test_settings
 
@@ -147,6 +147,15 @@ def captured_logs() -> Iterator[list[str]]:
 def operator_kubeconfig(k8s_api: ApiEmulator, tmp_path: Path) -> Path:
     """The operator's own kubeconfig: its bearer token tells its API calls apart (tests/rbac_coverage.py)."""
     return k8s_api.write_kubeconfig(tmp_path / "operator-kubeconfig", namespace=NAMESPACE, token=OPERATOR_TOKEN)
+
+
+@pytest.fixture
+def terraform_job_kubeconfig(k8s_api: ApiEmulator, tmp_path: Path) -> Path:
+    """The Terraform job runner's kubeconfig (JobKubelet, `orchestrator terraform-run`): its own bearer token, so its
+    calls are checked against the Role of terraform.jobServiceAccount (tests/rbac_coverage.py)."""
+    return k8s_api.write_kubeconfig(
+        tmp_path / "terraform-job-kubeconfig", namespace=NAMESPACE, token=TERRAFORM_JOB_TOKEN
+    )
 
 
 @pytest.fixture

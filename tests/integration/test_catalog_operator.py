@@ -237,3 +237,36 @@ def test_devctl_catalog_refresh_refuses_a_suspended_source(
     assert result.exit_code == 1, result.output
     assert "suspended" in result.output
     assert "orchestrator.dev/refresh" not in (get_source(cluster)["metadata"].get("annotations") or {})
+
+
+def test_a_hand_made_bundle_reports_its_status(
+    cluster: ApiEmulator, start_operator: Callable[..., OperatorUnderTest]
+) -> None:
+    start_operator(catalog={"item_status_interval": 0.2})
+    for name in ("first", "second"):
+        cluster.create(yaml.safe_load(make_catalog_item(name)))
+    bundle = {
+        "apiVersion": "orchestrator.dev/v1alpha1",
+        "kind": "CatalogBundle",
+        "metadata": {"name": "stack"},
+        "spec": {
+            "displayName": "Stack",
+            "description": "Two items together.",
+            "category": "other",
+            "owner": "team-platform",
+            "version": "1.0.0",
+            "fields": {"type": "object", "properties": {"x": {"type": "string"}}},
+            "components": [
+                {"name": "one", "item": "first", "fields": {"x": "{{ fields.x }}"}},
+                {"name": "two", "item": "second", "dependsOn": ["one"], "fields": {"x": "{{ fields.x }}"}},
+                {"name": "three", "item": "missing"},
+            ],
+        },
+    }
+    cluster.create(bundle)
+    found = wait_until(
+        lambda: (obj := cluster.get("catalogbundles", "stack")) and condition(obj, "Valid") and obj, what="Valid"
+    )
+    assert condition(found, "Valid")["status"] == "False"  # type: ignore[index]
+    assert "missing" in condition(found, "Valid")["message"]  # type: ignore[index]
+    assert found["status"]["observedGeneration"] == found["metadata"]["generation"]

@@ -404,7 +404,7 @@ def test_canary_in_variables_never_reaches_status_events_logs_or_tickets(
 def test_job_runner_adopts_its_job_after_a_restart_instead_of_starting_another(
     tf_cluster: ApiEmulator,
     tf_operator: Callable[..., OperatorUnderTest],
-    k8s_kubeconfig: Path,
+    terraform_job_kubeconfig: Path,
     tmp_path: Path,
 ) -> None:
     tf_cluster.create(manual_bucket(runner="job"))
@@ -414,7 +414,7 @@ def test_job_runner_adopts_its_job_after_a_restart_instead_of_starting_another(
     name = request["metadata"]["name"]
     (tmp_path / "pods").mkdir()
     with JobKubelet(
-        tf_cluster, k8s_kubeconfig, selector="orchestrator.dev/terraform-run=true", workdir=tmp_path / "pods"
+        tf_cluster, terraform_job_kubeconfig, selector="orchestrator.dev/terraform-run=true", workdir=tmp_path / "pods"
     ) as kubelet:
         kubelet.pause()  # the node is down: the Job is created but does not run yet
         first = tf_operator()

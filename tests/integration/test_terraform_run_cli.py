@@ -15,6 +15,7 @@ from orchestrator.cli.operator_main import cli
 from orchestrator.clients.terraform import RunResult, RunSpec, pack_module
 from tests.k8s import ApiEmulator
 from tests.k8s.jobs import JobKubelet
+from tests.rbac_coverage import TERRAFORM_JOB, Call, disallowed, recorded_calls, render_rules
 
 from .test_terraform_modules import INPUTS_DIR, MODULES_DIR
 
@@ -39,14 +40,14 @@ def result_of(secret: dict[str, Any] | None) -> RunResult:
 
 
 @pytest.fixture
-def kubelet(k8s_api: ApiEmulator, k8s_kubeconfig: Path, tmp_path: Path) -> Iterator[JobKubelet]:
-    with JobKubelet(k8s_api, k8s_kubeconfig, namespace=NAMESPACE, workdir=tmp_path) as running:
+def kubelet(k8s_api: ApiEmulator, terraform_job_kubeconfig: Path, tmp_path: Path) -> Iterator[JobKubelet]:
+    with JobKubelet(k8s_api, terraform_job_kubeconfig, namespace=NAMESPACE, workdir=tmp_path) as running:
         yield running
     assert not running.errors
 
 
 def test_a_job_runs_the_spec_and_writes_an_owned_result_once(
-    k8s_api: ApiEmulator, k8s_kubeconfig: Path, kubelet: JobKubelet, tmp_path: Path
+    k8s_api: ApiEmulator, terraform_job_kubeconfig: Path, kubelet: JobKubelet, tmp_path: Path
 ) -> None:
     variables = json.loads((INPUTS_DIR / "object-bucket.tfvars.json").read_text())
     spec = RunSpec(
@@ -90,14 +91,14 @@ def test_a_job_runs_the_spec_and_writes_an_owned_result_once(
     assert "lock-1" in result.log
 
     # The Job's pod restarted after writing: nothing runs again, nothing is rewritten.
-    again = CliRunner().invoke(cli, [*args, "--kubeconfig", str(k8s_kubeconfig)])
+    again = CliRunner().invoke(cli, [*args, "--kubeconfig", str(terraform_job_kubeconfig)])
     assert again.exit_code == 0, again.output
     assert "already holds the result of lock 'lock-1'; nothing to do" in again.stdout
     assert k8s_api.get("secrets", "run-1-result", NAMESPACE) == secret
 
 
 def test_a_terraform_failure_is_a_result_not_an_exit_code(
-    k8s_api: ApiEmulator, k8s_kubeconfig: Path, tmp_path: Path
+    k8s_api: ApiEmulator, terraform_job_kubeconfig: Path, tmp_path: Path
 ) -> None:
     variables = {**json.loads((INPUTS_DIR / "object-bucket.tfvars.json").read_text()), "name": "Team_Orders_Assets"}
     spec = RunSpec(
@@ -118,7 +119,7 @@ def test_a_terraform_failure_is_a_result_not_an_exit_code(
             "--scratch",
             str(tmp_path),
             "--kubeconfig",
-            str(k8s_kubeconfig),
+            str(terraform_job_kubeconfig),
         ],
     )
 
@@ -137,7 +138,7 @@ def test_a_terraform_failure_is_a_result_not_an_exit_code(
     ids=["missing", "garbage"],
 )
 def test_infrastructure_errors_exit_1_with_one_line(
-    setup: dict[str, str] | None, message: str, k8s_api: ApiEmulator, k8s_kubeconfig: Path
+    setup: dict[str, str] | None, message: str, k8s_api: ApiEmulator, terraform_job_kubeconfig: Path
 ) -> None:
     if setup is not None:
         k8s_api.create(
@@ -151,7 +152,15 @@ def test_infrastructure_errors_exit_1_with_one_line(
 
     outcome = CliRunner().invoke(
         cli,
-        ["terraform-run", "--namespace", NAMESPACE, "--spec-secret", "missing", "--kubeconfig", str(k8s_kubeconfig)],
+        [
+            "terraform-run",
+            "--namespace",
+            NAMESPACE,
+            "--spec-secret",
+            "missing",
+            "--kubeconfig",
+            str(terraform_job_kubeconfig),
+        ],
     )
 
     assert outcome.exit_code == 1
@@ -159,3 +168,32 @@ def test_infrastructure_errors_exit_1_with_one_line(
     assert len(outcome.stderr.splitlines()) == 1 and outcome.stderr.startswith(message)
     assert "Traceback" not in outcome.output
     assert k8s_api.get("secrets", "missing-result", NAMESPACE) is None
+
+
+def test_a_result_of_an_older_lock_is_replaced_as_the_job_runner_account(
+    request: pytest.FixtureRequest, k8s_api: ApiEmulator, terraform_job_kubeconfig: Path, tmp_path: Path
+) -> None:
+    variables = {**json.loads((INPUTS_DIR / "object-bucket.tfvars.json").read_text()), "name": "Team_Orders_Assets"}
+    spec = RunSpec(
+        "plan", "modules/object-bucket", pack_module(MODULES_DIR / "object-bucket"), variables, lock_id="lock-new"
+    )
+    k8s_api.create(spec_secret("run-3", spec))
+    stale = spec_secret("run-3-result", spec)
+    stale["metadata"]["annotations"] = {"orchestrator.dev/lock-id": "lock-old"}
+    k8s_api.create(stale)
+    args = ["terraform-run", "--namespace", NAMESPACE, "--spec-secret", "run-3", "--scratch", str(tmp_path)]
+
+    outcome = CliRunner().invoke(cli, [*args, "--kubeconfig", str(terraform_job_kubeconfig)])
+
+    assert outcome.exit_code == 0, outcome.output
+    replaced = k8s_api.get("secrets", "run-3-result", NAMESPACE)
+    assert replaced is not None and replaced["metadata"]["annotations"]["orchestrator.dev/lock-id"] == "lock-new"
+    assert result_of(replaced).error is not None
+    # Recorded under the job runner's identity (not the operator's) and allowed by its Role alone.
+    calls = recorded_calls(request.config, TERRAFORM_JOB)
+    assert {
+        Call("get", "", "secrets", NAMESPACE, "run-3"),
+        Call("patch", "", "secrets", NAMESPACE, "run-3-result"),
+    } <= calls
+    assert disallowed(calls, render_rules(NAMESPACE, who=TERRAFORM_JOB)) == []
+    assert Call("patch", "", "secrets", NAMESPACE, "run-3-result") not in recorded_calls(request.config)

@@ -10,10 +10,13 @@ import pytest
 from tests.k8s.server import Access, Served
 from tests.rbac_coverage import (
     OPERATOR_TOKEN,
+    TERRAFORM_JOB,
+    TERRAFORM_JOB_TOKEN,
     Call,
     RenderedRule,
     call_from,
     disallowed,
+    identity,
     is_operator,
     render_rules,
     unused,
@@ -86,7 +89,7 @@ def test_peering_rules_only_with_peering_and_nothing_without_rbac_create() -> No
     assert any("clusterkopfpeerings" in r["resources"] for r in peering)
     default = [r for d in roles({}) for r in d.get("rules") or []]
     assert not any("clusterkopfpeerings" in r["resources"] for r in default)
-    assert roles({"rbac": {"create": False}}) == []
+    assert [d["kind"] for d in roles({"rbac": {"create": False}})] == ["ServiceAccount"]  # the job runner's only
 
 
 def test_the_markdown_table_lists_every_rule() -> None:
@@ -148,3 +151,68 @@ def test_unused_grants_are_listed() -> None:
     assert unused([Call("get", "", "configmaps", NS, "x")], rules) == [f"list configmaps (core) [Role in {NS}]"]
     # a call in another namespace does not use a Role's grant
     assert len(unused([Call("get", "", "configmaps", "elsewhere", "x")], rules)) == 2
+
+
+def test_the_terraform_job_runner_has_its_own_account_and_role() -> None:
+    rules = render_rules(NS, ROOT / "charts" / "platform-orchestrator", who=TERRAFORM_JOB)
+    declared = {("Role", rule.group, rule.resources, rule.verbs) for rule in rbac.TERRAFORM_JOB_RULES}
+    assert {(r.kind, r.groups[0], r.resources, r.verbs) for r in rules} == declared
+    assert all(r.namespace == NS for r in rules)
+    assert rbac.untested_grants(rbac.TERRAFORM_JOB_RULES) == set()
+    for rule in rbac.TERRAFORM_JOB_RULES:
+        assert rule.scope == "namespace" and rule.why in rbac.markdown_table()
+    job = [
+        Call("get", "", "secrets", NS, "tf-1"),
+        Call("create", "", "secrets", NS, None),
+        Call("patch", "", "secrets", NS, "tf-1-result"),
+        Call("get", "batch", "jobs", NS, "tf-1"),
+    ]
+    assert disallowed(job, rules) == [] and unused(job, rules, TERRAFORM_JOB) == []
+    # least privilege: nothing the operator does, nothing outside the namespace
+    for call in (
+        Call("delete", "", "secrets", NS, "tf-1"),
+        Call("create", "batch", "jobs", NS, None),
+        Call("get", "", "secrets", "team-orders", "x"),
+        Call("list", "", "secrets", NS, None),
+    ):
+        assert disallowed([call], rules) == [call]
+
+
+def test_the_job_account_name_is_the_one_in_the_operator_settings() -> None:
+    import helm_python
+    import yaml
+
+    chart = helm_python.Chart.load(ROOT / "charts" / "platform-orchestrator")
+
+    def objects(values: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        rendered = chart.render(values, name="r", namespace=NS)
+        docs = [d for d in yaml.safe_load_all(rendered["platform-orchestrator/templates/rbac.yaml"]) if d]
+        config = yaml.safe_load(rendered["platform-orchestrator/templates/configmap.yaml"])["data"]["config.yaml"]
+        return docs, yaml.safe_load(config)["terraform"]["jobServiceAccount"]
+
+    docs, setting = objects({})
+    assert setting == "r-platform-orchestrator-terraform"
+    assert ("ServiceAccount", setting) in {(d["kind"], d["metadata"]["name"]) for d in docs}
+    binding = next(d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == setting)
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": setting, "namespace": NS}]
+    assert binding["roleRef"] == {"apiGroup": rbac.RBAC, "kind": "Role", "name": setting}
+
+    annotations = {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/tf"}
+    named = {"terraform": {"jobServiceAccount": {"name": "tf-runner", "annotations": annotations}}}
+    docs, setting = objects(named)
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")
+    assert setting == "tf-runner" and account["metadata"]["name"] == "tf-runner"
+    assert account["metadata"]["annotations"] == annotations
+
+    # bring your own account: no ServiceAccount, the Role still binds it; without rbac.create only the account
+    docs, setting = objects({"terraform": {"jobServiceAccount": {"create": False, "name": "byo"}}})
+    assert setting == "byo" and "ServiceAccount" not in {d["kind"] for d in docs}
+    assert any(d["kind"] == "RoleBinding" and d["subjects"][0]["name"] == "byo" for d in docs)
+    docs, _ = objects({"rbac": {"create": False}})
+    assert [d["kind"] for d in docs] == ["ServiceAccount"]
+
+
+def test_the_job_runner_token_is_its_own_identity() -> None:
+    assert identity(served("get", "", "secrets", NS, name="x", token=TERRAFORM_JOB_TOKEN)) == TERRAFORM_JOB
+    assert not is_operator(served("get", "", "secrets", NS, name="x", token=TERRAFORM_JOB_TOKEN))
+    assert identity(served("get", "", "secrets", NS, name="x", token=None)) is None

@@ -15,7 +15,8 @@ settings override of catalog.cacheDir or terraform.workDir moves the emptyDir wi
   "terraform" (dict
     "workDir" "/var/lib/orchestrator/terraform"
     "pluginCacheDir" "/var/cache/orchestrator/terraform-plugins"
-    "jobImage" (include "platform-orchestrator.image" .))
+    "jobImage" (include "platform-orchestrator.image" .)
+    "jobServiceAccount" (include "platform-orchestrator.terraformJobServiceAccountName" .))
 }}
 {{- if .Values.operator.peering }}
 {{- $_ := set $base "peering" .Values.operator.peering }}

@@ -55,6 +55,14 @@ app.kubernetes.io/part-of: platform-orchestrator
 {{- end }}
 {{- end }}
 
+{{/*
+The ServiceAccount of the Terraform job runner's pods (runner: job): terraform.jobServiceAccount.name, default
+<fullname>-terraform. The operator's settings (terraform.jobServiceAccount) and templates/rbac.yaml both use it.
+*/}}
+{{- define "platform-orchestrator.terraformJobServiceAccountName" -}}
+{{- default (printf "%s-terraform" (include "platform-orchestrator.fullname" .) | trunc 63 | trimSuffix "-") .Values.terraform.jobServiceAccount.name }}
+{{- end }}
+
 {{/* The operator image reference (tag defaults to the chart's appVersion). */}}
 {{- define "platform-orchestrator.image" -}}
 {{- if .Values.image.digest }}

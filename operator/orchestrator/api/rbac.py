@@ -2,9 +2,11 @@
 
 ``make generate`` (hack/generate.py) writes the Helm chart's ``templates/rbac.yaml`` (a ClusterRole for what the
 operator does in any namespace, a Role in the release namespace for what it does only there, and their bindings to
-the operator's ServiceAccount) and the table in ``docs/rbac.md`` from :data:`RULES`. tests/rbac_coverage.py records
-every call the operator makes to the API emulator during the test session and checks it against the rendered roles,
-that no rule goes unused (except the ``untested`` ones, each with its reason) and that there are no wildcards.
+the operator's ServiceAccount) and the table in ``docs/rbac.md`` from :data:`RULES`; likewise the ServiceAccount, Role
+and RoleBinding of the Terraform job runner's pods (``orchestrator terraform-run``, ``runner: job``) from
+:data:`TERRAFORM_JOB_RULES`. tests/rbac_coverage.py records every call the operator and the job runner make to the
+API emulator during the test session and checks each identity's calls against its rendered roles, that no rule goes
+unused (except the ``untested`` ones, each with its reason) and that there are no wildcards.
 
 Pure data: no Kubernetes client here.
 """
@@ -21,6 +23,7 @@ __all__ = [
     "CONDITIONS",
     "DOCS_TABLE",
     "RULES",
+    "TERRAFORM_JOB_RULES",
     "Rule",
     "generated_files",
     "helm_template",
@@ -88,7 +91,6 @@ RULES: tuple[Rule, ...] = (
         ("patch",),
         "cluster",
         "readiness and active request counts of bundles",
-        untested=(("patch", "no integration test runs the operator with a CatalogBundle yet (same code as items)"),),
     ),
     Rule(
         ORCHESTRATOR,
@@ -176,12 +178,28 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def untested_grants() -> set[tuple[str, str, str]]:
+TERRAFORM_JOB_RULES: tuple[Rule, ...] = (
+    # `orchestrator terraform-run` (cli/terraform_run.py) in the Jobs of `runner: job`, as terraform.jobServiceAccount.
+    # Everything is in the Jobs' namespace (the release namespace); the Secrets' names are generated per run, so
+    # resourceNames cannot narrow these rules.
+    Rule(
+        CORE,
+        ("secrets",),
+        ("get", "create", "patch"),
+        "namespace",
+        "read the run's spec Secret and an existing result; write the result Secret (replace one of an older lock)",
+    ),
+    Rule("batch", ("jobs",), ("get",), "namespace", "its own Job (JOB_NAME), so the result Secret is owned by it"),
+)
+"""The permissions of the Terraform job runner's ServiceAccount (its own Role in the release namespace)."""
+
+
+def untested_grants(rules: Iterable[Rule] = RULES) -> set[tuple[str, str, str]]:
     """(group, resource, verb) that the coverage test accepts as unused, each declared with its reason."""
-    return {(rule.group, resource, verb) for rule in RULES for verb, _ in rule.untested for resource in rule.resources}
+    return {(rule.group, resource, verb) for rule in rules for verb, _ in rule.untested for resource in rule.resources}
 
 
-def wildcards(rules: Iterable[Rule] = RULES) -> list[str]:
+def wildcards(rules: Iterable[Rule] = (*RULES, *TERRAFORM_JOB_RULES)) -> list[str]:
     """Any ``*`` in a group, resource, verb or resource name (there must be none)."""
     return [
         f"{rule.group}/{','.join(rule.resources)}: {value}"
@@ -195,9 +213,9 @@ def _flow(values: Iterable[str]) -> str:
     return "[" + ", ".join(json.dumps(value) for value in values) + "]"
 
 
-def _rules_yaml(scope: Scope) -> list[str]:
+def _rules_yaml(scope: Scope, rules: Iterable[Rule] = RULES) -> list[str]:
     lines: list[str] = []
-    for rule in RULES:
+    for rule in rules:
         if rule.scope != scope:
             continue
         body = [
@@ -214,32 +232,68 @@ def _rules_yaml(scope: Scope) -> list[str]:
     return lines
 
 
-def _metadata(namespaced: bool) -> list[str]:
-    lines = ["metadata:", '  name: {{ include "platform-orchestrator.fullname" . }}']
+FULLNAME = '{{ include "platform-orchestrator.fullname" . }}'
+JOB_ACCOUNT = '{{ include "platform-orchestrator.terraformJobServiceAccountName" . }}'
+
+
+def _metadata(namespaced: bool, name: str = FULLNAME) -> list[str]:
+    lines = ["metadata:", f"  name: {name}"]
     if namespaced:
         lines.append("  namespace: {{ .Release.Namespace }}")
     return [*lines, "  labels:", '    {{- include "platform-orchestrator.labels" . | nindent 4 }}']
 
 
-def _binding(kind: str, role_kind: str) -> list[str]:
+def _binding(
+    kind: str,
+    role_kind: str,
+    name: str = FULLNAME,
+    account: str = '{{ include "platform-orchestrator.serviceAccountName" . }}',
+) -> list[str]:
     return [
         "---",
         "apiVersion: rbac.authorization.k8s.io/v1",
         f"kind: {kind}",
-        *_metadata(kind == "RoleBinding"),
+        *_metadata(kind == "RoleBinding", name),
         "roleRef:",
         "  apiGroup: rbac.authorization.k8s.io",
         f"  kind: {role_kind}",
-        '  name: {{ include "platform-orchestrator.fullname" . }}',
+        f"  name: {name}",
         "subjects:",
         "  - kind: ServiceAccount",
-        '    name: {{ include "platform-orchestrator.serviceAccountName" . }}',
+        f"    name: {account}",
         "    namespace: {{ .Release.Namespace }}",
     ]
 
 
+def _terraform_job_objects() -> list[str]:
+    """The job runner's ServiceAccount (terraform.jobServiceAccount.create) and its Role + RoleBinding (rbac.create)."""
+    return [
+        "{{- if .Values.terraform.jobServiceAccount.create }}",
+        "---",
+        "apiVersion: v1",
+        "kind: ServiceAccount",
+        *_metadata(True, JOB_ACCOUNT),
+        "  {{- with .Values.terraform.jobServiceAccount.annotations }}",
+        "  annotations:",
+        "    {{- toYaml . | nindent 4 }}",
+        "  {{- end }}",
+        "automountServiceAccountToken: true",
+        "{{- end }}",
+        "{{- if .Values.rbac.create }}",
+        "---",
+        "apiVersion: rbac.authorization.k8s.io/v1",
+        "kind: Role",
+        *_metadata(True, JOB_ACCOUNT),
+        "rules:",
+        *_rules_yaml("namespace", TERRAFORM_JOB_RULES),
+        *_binding("RoleBinding", "Role", JOB_ACCOUNT, JOB_ACCOUNT),
+        "{{- end }}",
+    ]
+
+
 def helm_template() -> str:
-    """templates/rbac.yaml of the chart: the ClusterRole and Role with their bindings, gated by rbac.create."""
+    """templates/rbac.yaml of the chart: the ClusterRole and Role with their bindings, gated by rbac.create; then the
+    Terraform job runner's ServiceAccount, Role and RoleBinding."""
     lines = [
         "{{- /* Generated by `make generate` from operator/orchestrator/api/rbac.py. Do not edit. */}}",
         "{{- if .Values.rbac.create }}",
@@ -257,8 +311,20 @@ def helm_template() -> str:
         *_rules_yaml("namespace"),
         *_binding("RoleBinding", "Role"),
         "{{- end }}",
+        *_terraform_job_objects(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _table_row(rule: Rule) -> str:
+    scope = "cluster" if rule.scope == "cluster" else "operator namespace"
+    if rule.when is not None:
+        scope += f" (only with `{CONDITIONS[rule.when].removeprefix('.Values.')}`)"
+    resources = ", ".join(f"`{r}`" for r in rule.resources)
+    if rule.resource_names:
+        resources += " named " + ", ".join(f"`{n}`" for n in rule.resource_names)
+    verbs = ", ".join(rule.verbs)
+    return f"| {scope} | `{rule.group or 'core'}` | {resources} | {verbs} | {rule.why} |"
 
 
 def markdown_table() -> str:
@@ -275,16 +341,22 @@ def markdown_table() -> str:
         "| scope | API group | resources | verbs | why |",
         "|---|---|---|---|---|",
     ]
-    for rule in RULES:
-        scope = "cluster" if rule.scope == "cluster" else "operator namespace"
-        if rule.when is not None:
-            scope += f" (only with `{CONDITIONS[rule.when].removeprefix('.Values.')}`)"
-        resources = ", ".join(f"`{r}`" for r in rule.resources)
-        if rule.resource_names:
-            resources += " named " + ", ".join(f"`{n}`" for n in rule.resource_names)
-        verbs = ", ".join(rule.verbs)
-        rows.append(f"| {scope} | `{rule.group or 'core'}` | {resources} | {verbs} | {rule.why} |")
-    untested = [(rule, verb, why) for rule in RULES for verb, why in rule.untested]
+    rows += [_table_row(rule) for rule in RULES]
+    rows += [
+        "",
+        "## Terraform job runner",
+        "",
+        "Terraform actions with `runner: job` run `orchestrator terraform-run` in a Job whose pod uses its own",
+        "ServiceAccount (value `terraform.jobServiceAccount.name`, default `<fullname>-terraform`; created with",
+        "`terraform.jobServiceAccount.create`; the chart renders the same name into the operator's",
+        "`terraform.jobServiceAccount` setting). With `rbac.create` it gets a Role of the same name in the release",
+        "namespace, and nothing else. Its calls are recorded and checked like the operator's, under its own identity.",
+        "",
+        "| scope | API group | resources | verbs | why |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [_table_row(rule) for rule in TERRAFORM_JOB_RULES]
+    untested = [(rule, verb, why) for rule in (*RULES, *TERRAFORM_JOB_RULES) for verb, why in rule.untested]
     if untested:
         rows += ["", "Grants the test suite cannot exercise:", ""]
         rows += [f"- {verb} on {', '.join(rule.resources)}: {why}" for rule, verb, why in untested]
