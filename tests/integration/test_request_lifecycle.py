@@ -92,8 +92,9 @@ def test_full_lifecycle_to_ready(
         assert_kstatus(version)
     assert len(tickets_for(jira, ready)) == 1
     # A no-op resync writes nothing: the status is already what the reconciler would write.
-    metrics = operator.metrics.exposition().decode()
-    assert 'orchestrator_service_requests{item="dns-ticket",phase="Ready"} 1.0' in metrics
+    # The phase gauge follows the operator's own view of the request (its watch), a moment after the status write.
+    ready_gauge = 'orchestrator_service_requests{item="dns-ticket",phase="Ready"} 1.0'
+    wait_until(lambda: ready_gauge in operator.metrics.exposition().decode(), timeout=10, what="the Ready gauge")
     with urllib.request.urlopen(f"{operator.probe_url}/healthz") as response:
         assert response.status == 200
     with urllib.request.urlopen(f"{operator.probe_url}/readyz") as response:
