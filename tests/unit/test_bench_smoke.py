@@ -81,3 +81,16 @@ def test_cli_startup_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert int(help_row.group(2)) == round(bench.parse_results(before)["devctl --help"]["median"] * 1000)
     assert "Machine: " in text and "Command: `.venv/bin/python bench/cli_startup.py --runs 2 --baseline" in text
     assert "Problems" not in text
+
+
+def test_operator_throughput_benchmark_runs(tmp_path: Path) -> None:
+    text = run_benchmark("operator_throughput.py", tmp_path / "result.md", "--sizes", "20", "--runs", "1")
+    assert (
+        "| N | ours: time to all Ready | ours: requests/s | no-op kopf: time | no-op kopf: requests/s | ratio |" in text
+    )
+    assert re.search(r"^\| 20 \| [0-9.]+ s \(", text, re.MULTILINE), "no throughput row for N=20"
+    assert "| JIRA: POST issue | 1.00 |" in text, "exactly one ticket per request"
+    assert re.search(r"k8s writes: [0-9.]+ per request vs floor [0-9.]+", text)
+    assert "| 0 writes on a no-op re-reconcile (N=20) |" in text
+    assert "Machine: " in text and "Command: `.venv/bin/python bench/operator_throughput.py --sizes 20 --runs 1" in text
+    assert "Problems" not in text
