@@ -40,6 +40,12 @@ requires_lua = pytest.mark.skipif(
 )
 
 KINDS = ("ServiceRequest", "CatalogItem", "CatalogBundle", "CatalogSource")
+SCRIPT_FOR_KIND = {  # items and bundles carry the same conditions: one script serves both
+    "ServiceRequest": "ServiceRequest.lua",
+    "CatalogItem": "catalog-definition.lua",
+    "CatalogBundle": "catalog-definition.lua",
+    "CatalogSource": "CatalogSource.lua",
+}
 STATUS_MODELS: dict[str, type[BaseModel]] = {
     "ServiceRequest": ServiceRequestStatus,
     "CatalogItem": CatalogItemStatus,
@@ -120,7 +126,7 @@ end
 def argocd_health(obj: Mapping[str, Any]) -> tuple[str, str]:
     """(hs.status, hs.message) from the kind's health.lua, run by lua5.1."""
     assert LUA is not None
-    script = HEALTH_DIR / f"{obj['kind']}.lua"
+    script = HEALTH_DIR / SCRIPT_FOR_KIND[obj["kind"]]
     program = HARNESS.format(obj=to_lua(obj), path=to_lua(str(script)))
     done = subprocess.run([LUA, "-"], input=program, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"lua5.1 failed on {script.name}: {done.stderr}"
@@ -279,7 +285,7 @@ def test_argocd_snippets_are_generated_from_the_lua() -> None:
     generator = _gitops_health()
     for name, text in generator.generated_files(ROOT).items():
         assert (ROOT / name).read_text() == text, f"{name} is out of date: run `make generate`"
-    scripts = {kind: (HEALTH_DIR / f"{kind}.lua").read_text() for kind in KINDS}
+    scripts = {kind: (HEALTH_DIR / SCRIPT_FOR_KIND[kind]).read_text() for kind in KINDS}
     keys = {f"resource.customizations.health.orchestrator.dev_{kind}": lua for kind, lua in scripts.items()}
     configmap = yaml.safe_load((ROOT / "gitops" / "argocd" / "argocd-cm.yaml").read_text())
     assert (configmap["kind"], configmap["metadata"]["name"]) == ("ConfigMap", "argocd-cm")

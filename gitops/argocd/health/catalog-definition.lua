@@ -1,4 +1,4 @@
--- Argo CD health check for orchestrator.dev/CatalogBundle.
+-- Argo CD health check for orchestrator.dev/CatalogItem and orchestrator.dev/CatalogBundle (the same conditions).
 -- Reads the kstatus conditions the operator writes (Ready, Stalled: the definition is invalid); see docs/gitops.md.
 local hs = {}
 local meta = obj.metadata or {}
