@@ -74,9 +74,8 @@ class Cluster:
             api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context
             )
-            _, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
             if context is not None:
-                contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
                 active = next((c for c in contexts if c.get("name") == context), active)
         except (config.ConfigException, OSError, TypeError, ValueError) as error:
             where = kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
