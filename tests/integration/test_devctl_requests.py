@@ -295,7 +295,7 @@ def test_logs_merge_events_and_action_transitions_in_time_order(
     text = result.output
     ticket = current(with_item, "orders-dns")["status"]["actions"][0]["externalRef"]["id"]
     assert "started (jira, attempt 1)" in text and f"succeeded [jira {ticket}" in text
-    assert "ActionWaiting: action 'ticket' waiting" in text and "Succeeded: Ready: fulfilled" in text
+    assert "WaitingForBackend: Provisioning: action 'ticket'" in text and "Succeeded: Ready: fulfilled" in text
     started = next(i for i, line in enumerate(lines) if "started (jira" in line)
     succeeded = next(i for i, line in enumerate(lines) if f"succeeded [jira {ticket}" in line)
     assert started < succeeded

@@ -321,6 +321,7 @@ def test_jira_payload_is_what_the_real_client_sends(catalog: Path, tmp_path: Pat
             timeout=5.0,
             executor=executor,
             breaker=CircuitBreaker(failure_threshold=50, reset_after=1.0),
+            slots=asyncio.Semaphore(2),
         )
 
         async def connections(name: str) -> JiraClient:

@@ -40,8 +40,9 @@ class Resource:
     served: bool = field(default=True, compare=False)
     shape: Shape | None = field(default=None, compare=False, repr=False)  # a CRD's schema, for field management
 
-    @property
+    @functools.cached_property
     def key(self) -> kmock.resource:
+        # cached: kmock.resource() runs Protocol isinstance checks, and the store asks for the key per object
         return kmock.resource(self.group, self.version, self.plural)
 
     @property

@@ -221,7 +221,7 @@ def test_transition_time_moves_only_on_status_change() -> None:
     assert ready_done is not None and ready_done.last_transition_time == NOW + timedelta(hours=2)
 
 
-def test_announcements_cover_phase_and_action_changes() -> None:
+def test_announcements_one_event_per_transition() -> None:
     before = ServiceRequestStatus(actions=[ActionStatus(name="t", type="jira", state="Pending")])
     after = apply_outcome(
         before.model_copy(update={"actions": [ActionStatus(name="t", type="jira", state="Waiting", attempts=1)]}),
@@ -230,9 +230,19 @@ def test_announcements_cover_phase_and_action_changes() -> None:
         now=NOW,
     )
     events = announcements(before, after)
-    assert [e.reason for e in events] == ["ActionWaiting", Reason.WAITING_FOR_BACKEND]
-    failed = apply_outcome(after, OUTCOMES[1], generation=1, now=NOW)
-    assert announcements(after, failed)[-1].type == "Warning"
+    # The action's change came with a phase change: one event, naming the action.
+    assert [e.reason for e in events] == [Reason.WAITING_FOR_BACKEND]
+    assert "action 't' waiting" in events[0].message
+    # An action's change without a phase change is an event of its own.
+    step = after.model_copy(update={"actions": [ActionStatus(name="t", type="jira", state="Succeeded", attempts=1)]})
+    assert [e.reason for e in announcements(after, step)] == ["ActionSucceeded"]
+    # A failure keeps its own Warning event next to the phase's.
+    broken = after.model_copy(update={"actions": [ActionStatus(name="t", type="jira", state="Failed", attempts=1)]})
+    failed = apply_outcome(broken, OUTCOMES[1], generation=1, now=NOW)
+    events = announcements(after, failed)
+    assert [e.type for e in events] == ["Warning", "Warning"] and events[0].reason == "ActionFailed"
+    # Nothing changed: no event.
+    assert announcements(failed, failed) == []
 
 
 @pytest.mark.parametrize(

@@ -327,6 +327,9 @@ class HttpConnectionPool:
         if cached is not None and self._clock() - cached[0] < self._settings.secret_cache_ttl:
             return cached[2]
         async with self._lock:
+            cached = self._clients.get(name)  # again: the caller this one waited for may have just read it
+            if cached is not None and self._clock() - cached[0] < self._settings.secret_cache_ttl:
+                return cached[2]
             label = self._settings.http.connection_label
             namespace = self._settings.namespace
             secrets = await self._kube.list(SECRETS, namespace, label_selector=f"{label}={name}")

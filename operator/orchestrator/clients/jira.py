@@ -120,16 +120,22 @@ class JiraClient:
         timeout: float,
         executor: Executor,
         breaker: CircuitBreaker,
+        slots: asyncio.Semaphore,
         record_call: Callable[[str, str], None] = lambda operation, code: None,
     ) -> None:
         self.connection = connection
         self._timeout = timeout
         self._executor = executor
+        # One slot per worker thread of ``executor``: a call waits for a free worker here, outside its timeout.
+        # Queued in the executor instead, a burst of calls would time out waiting for a thread (outcome unknown:
+        # a create that was never sent would be searched for, then sent again).
+        self._slots = slots
         self._breaker = breaker
         self._record_call = record_call
         self._redact = connection.redactor()
         self._library_client: Any = None
         self._field_ids: dict[str, str] | None = None
+        self._field_ids_lock = asyncio.Lock()
 
     @property
     def redactor(self) -> Redactor:
@@ -169,8 +175,9 @@ class JiraClient:
 
         loop = asyncio.get_running_loop()
         try:
-            # The library's timeout bounds each HTTP call; the outer bound covers connect + read + a lookup.
-            result = await asyncio.wait_for(loop.run_in_executor(self._executor, run), self._timeout * 3 + 5)
+            async with self._slots:
+                # The library's timeout bounds each HTTP call; the outer bound covers connect + read + a lookup.
+                result = await asyncio.wait_for(loop.run_in_executor(self._executor, run), self._timeout * 3 + 5)
         except Exception as error:
             if isinstance(error, asyncio.TimeoutError | TimeoutError):
                 failure = JiraCallError(JiraErrorKind.UNAVAILABLE, f"JIRA {operation} timed out", outcome_unknown=True)
@@ -187,16 +194,17 @@ class JiraClient:
         return result
 
     async def field_ids(self) -> dict[str, str]:
-        """Custom field names (lower-cased) and ids -> id, fetched once per client."""
-        if self._field_ids is None:
-            raw = await self._call("list fields", lambda c: c.fields())
-            ids: dict[str, str] = {}
-            for entry in raw:
-                ids[str(entry["id"]).lower()] = str(entry["id"])
-                if entry.get("name"):
-                    ids.setdefault(str(entry["name"]).lower(), str(entry["id"]))
-            self._field_ids = ids
-        return self._field_ids
+        """Custom field names (lower-cased) and ids -> id, fetched once per client (once however many ask at once)."""
+        async with self._field_ids_lock:
+            if self._field_ids is None:
+                raw = await self._call("list fields", lambda c: c.fields())
+                ids: dict[str, str] = {}
+                for entry in raw:
+                    ids[str(entry["id"]).lower()] = str(entry["id"])
+                    if entry.get("name"):
+                        ids.setdefault(str(entry["name"]).lower(), str(entry["id"]))
+                self._field_ids = ids
+            return self._field_ids
 
     async def create_issue(self, fields: Mapping[str, Any]) -> Ticket:
         """POST the issue once (no retries here). Raises ``JiraCallError`` (``outcome_unknown`` when unsure)."""

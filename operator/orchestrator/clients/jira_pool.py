@@ -33,6 +33,7 @@ class JiraConnectionPool:
         self._metrics = metrics
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=settings.jira.max_workers, thread_name_prefix="jira")
+        self._slots = asyncio.Semaphore(settings.jira.max_workers)  # calls wait for a worker outside their timeout
         self._clients: dict[str, tuple[float, str, JiraClient]] = {}
         self._breakers = CircuitBreakers(
             failure_threshold=settings.jira.breaker_failure_threshold,
@@ -50,6 +51,9 @@ class JiraConnectionPool:
         if cached is not None and self._clock() - cached[0] < self._settings.secret_cache_ttl:
             return cached[2]
         async with self._lock:
+            cached = self._clients.get(name)  # again: the caller this one waited for may have just read it
+            if cached is not None and self._clock() - cached[0] < self._settings.secret_cache_ttl:
+                return cached[2]
             label = self._settings.jira.connection_label
             secrets = await self._kube.list(SECRETS, self._settings.namespace, label_selector=f"{label}={name}")
             if not secrets:
@@ -71,6 +75,7 @@ class JiraConnectionPool:
                 timeout=self._settings.jira.call_timeout,
                 executor=self._executor,
                 breaker=self._breakers.get(name),
+                slots=self._slots,
                 record_call=lambda operation, code: self._metrics.jira_calls.labels(name, operation, code).inc(),
             )
             self._clients[name] = (self._clock(), version, client)

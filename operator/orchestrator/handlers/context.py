@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -28,6 +27,7 @@ from ..clients.git import GitSourceError
 from ..clients.http import HttpConnectionPool
 from ..clients.jira_pool import JiraConnectionPool
 from ..clients.kubernetes import CONFIG_MAPS, SECRETS, KubernetesApi, KubernetesClient, decode_secret_data
+from ..clients.ttl_cache import TtlCache
 from ..config import Settings
 from ..metrics import Metrics
 from ..reconcile.request import CatalogLookup, RequestView, SystemInfo
@@ -37,6 +37,8 @@ from .catalog_items import CatalogObjectStatus
 from .catalog_sync import CatalogSync
 
 EXPOSE_LABEL = "orchestrator.dev/expose"
+# The kinds of key of kopf's "requests" index (see handlers/registry.py).
+BY_ITEM, BY_PHASE, WAITING_FOR_ITEM = "item", "phase", "waiting-for-item"
 
 
 def _post_event(body: Mapping[str, Any], announcement: Announcement) -> None:
@@ -45,8 +47,8 @@ def _post_event(body: Mapping[str, Any], announcement: Announcement) -> None:
 
 
 def active_requests(indexes: Mapping[str, Any], kind: Kind, name: str) -> int:
-    """ServiceRequests naming the catalog object that are not being deleted (kopf's requests_by_item index)."""
-    return len(indexes["requests_by_item"].get((kind, name), []))
+    """ServiceRequests naming the catalog object that are not being deleted (kopf's ``requests`` index)."""
+    return len(indexes["requests"].get((BY_ITEM, kind, name), []))
 
 
 def terraform_runner(
@@ -145,7 +147,8 @@ class OperatorContext:
     system: SystemInfo
     catalog_sync: CatalogSync
     catalog_status: CatalogObjectStatus
-    _environments: tuple[float, EnvironmentsConfig | None] | None = None
+    _environments: TtlCache[str, EnvironmentsConfig | None] | None = None
+    _exposed: TtlCache[str, dict[str, dict[str, str]]] | None = None
     _items: dict[str, tuple[str, CatalogLookup]] = field(default_factory=dict)
     http_pool: HttpConnectionPool | None = None
 
@@ -230,31 +233,41 @@ class OperatorContext:
             await self.kube.close()
 
     async def environments(self) -> EnvironmentsConfig | None:
-        """The environments config from its ConfigMap (cached briefly); None when there is no ConfigMap."""
-        now = time.monotonic()
-        if self._environments is not None and now - self._environments[0] < self.settings.secret_cache_ttl:
-            return self._environments[1]
+        """The environments config from its ConfigMap (cached for ``secretCacheTtl``); None when there is none."""
+        if self._environments is None:
+            self._environments = TtlCache(self.settings.secret_cache_ttl)
+        return await self._environments.get(self.settings.environments_configmap, self._read_environments)
+
+    async def _read_environments(self) -> EnvironmentsConfig | None:
         name = self.settings.environments_configmap
         config_map = await self.kube.get(CONFIG_MAPS, name, self.settings.namespace)
-        config: EnvironmentsConfig | None = None
-        if config_map is not None:
-            text = (config_map.get("data") or {}).get("environments.yaml")
-            where = f"ConfigMap {self.settings.namespace}/{name} key environments.yaml"
-            if text is None:
-                raise EnvironmentsUnavailable(f"{where} is missing")
-            try:
-                config = EnvironmentsConfig.model_validate(yaml.safe_load(text) or {})
-            except yaml.YAMLError as error:
-                raise EnvironmentsUnavailable(f"{where} is not valid YAML: {error}") from None
-            except ValidationError as error:
-                raise EnvironmentsUnavailable(f"{where}: {first_problem(error)}") from None
-        self._environments = (now, config)
-        return config
+        if config_map is None:
+            return None
+        text = (config_map.get("data") or {}).get("environments.yaml")
+        where = f"ConfigMap {self.settings.namespace}/{name} key environments.yaml"
+        if text is None:
+            raise EnvironmentsUnavailable(f"{where} is missing")
+        try:
+            return EnvironmentsConfig.model_validate(yaml.safe_load(text) or {})
+        except yaml.YAMLError as error:
+            raise EnvironmentsUnavailable(f"{where} is not valid YAML: {error}") from None
+        except ValidationError as error:
+            raise EnvironmentsUnavailable(f"{where}: {first_problem(error)}") from None
 
     async def exposed_secrets(self, namespace: str) -> dict[str, dict[str, str]]:
-        """The ``secrets`` scope: Secrets labelled orchestrator.dev/expose=true in the request's namespace."""
-        secrets = await self.kube.list(SECRETS, namespace, label_selector=f"{EXPOSE_LABEL}=true")
-        return {str(s["metadata"]["name"]): decode_secret_data(s) for s in secrets}
+        """The ``secrets`` scope: Secrets labelled orchestrator.dev/expose=true in the request's namespace.
+
+        Read once per namespace per ``secretCacheTtl``, however many requests of the namespace reconcile meanwhile:
+        listing a namespace's Secrets on every reconcile costs the API server O(Secrets) each time.
+        """
+        if self._exposed is None:
+            self._exposed = TtlCache(self.settings.secret_cache_ttl)
+
+        async def read() -> dict[str, dict[str, str]]:
+            secrets = await self.kube.list(SECRETS, namespace, label_selector=f"{EXPOSE_LABEL}=true")
+            return {str(s["metadata"]["name"]): decode_secret_data(s) for s in secrets}
+
+        return await self._exposed.get(namespace, read)
 
     async def refresh_catalog_status(self, kind: Kind, body: Mapping[str, Any], indexes: Mapping[str, Any]) -> bool:
         """Bring a CatalogItem's or CatalogBundle's status up to date from kopf's indexes; True when written."""

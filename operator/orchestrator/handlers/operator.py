@@ -16,7 +16,7 @@ from ..clients.kubernetes import ClusterAccess, KubernetesApi
 from ..config import Settings
 from ..metrics import Metrics
 from .catalog_items import ready_state
-from .context import OperatorContext, active_requests
+from .context import BY_PHASE, OperatorContext, active_requests
 from .probes import ProbeServer
 from .registry import build_registry, configure_kopf
 
@@ -33,7 +33,8 @@ class WaitingIsNotAnError(logging.Filter):
 
 
 def _counts(index: Any) -> Mapping[tuple[str, str], int]:
-    return {key: len(index[key]) for key in list(index)}
+    """Requests per (item, phase), from the ``(BY_PHASE, item, phase)`` keys of the ``requests`` index."""
+    return {(key[1], key[2]): len(index[key]) for key in list(index) if key[0] == BY_PHASE}
 
 
 def _catalog_states(items: Any, bundles: Any) -> Mapping[tuple[str, str], int]:
@@ -93,12 +94,12 @@ def operator_registry(
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
-        requests_by_phase: kopf.Index[Any, Any] = kwargs["requests_by_phase"]
+        requests: kopf.Index[Any, Any] = kwargs["requests"]
         configure_kopf(settings)
         kube = await KubernetesApi.connect(access)
         context = OperatorContext.build(operator_settings, metrics, kube)
         memo.orchestrator = context
-        metrics.count_requests_with(lambda: _counts(requests_by_phase))
+        metrics.count_requests_with(lambda: _counts(requests))
         metrics.count_catalog_objects_with(lambda: _catalog_states(kwargs["catalog_items"], kwargs["catalog_bundles"]))
         memo.request_counts = asyncio.create_task(keep_request_counts(context, kwargs), name="catalog-request-counts")
         probe = ProbeServer(

@@ -38,7 +38,7 @@ from ..api.service_request import (
     Hibernation,
     ServiceRequestStatus,
 )
-from ..clients.kubernetes import SECRETS, SERVICE_REQUESTS, KubernetesApiError
+from ..clients.kubernetes import SECRETS, SERVICE_REQUESTS, KubernetesApiError, decode_secret_data
 from ..reconcile.patches import merge_patch
 from ..reconcile.request import (
     Blocked,
@@ -655,7 +655,8 @@ async def _write_outputs_secret(run: _Run, values: Mapping[str, str]) -> str:
     existing = await run.ctx.kube.get(SECRETS, name, run.view.namespace)
     if existing is None:
         await run.ctx.kube.create(SECRETS, body, run.view.namespace)
-    else:
+    elif {k: v for k, v in decode_secret_data(existing).items() if k in values} != dict(values):
+        # Written only when a value changed: a re-reconcile of a Ready request must not write anything.
         await run.ctx.kube.patch(SECRETS, name, {"stringData": dict(values)}, run.view.namespace)
     return name
 

@@ -144,29 +144,46 @@ class Announcement:
 def _action_announcement(before: ActionStatus | None, after: ActionStatus) -> Announcement | None:
     if before is not None and before.state == after.state and before.attempts == after.attempts:
         return None
-    ref = f" ({after.external_ref.id})" if after.external_ref else ""
     detail = f": {after.message}" if after.message else ""
-    text = f"action '{after.name}' {after.state.lower()}{ref}{detail}"
     warning = after.state in ("Failed", "Aborted")
-    return Announcement("Warning" if warning else "Normal", f"Action{after.state}", text)
+    return Announcement("Warning" if warning else "Normal", f"Action{after.state}", _action_summary(after) + detail)
+
+
+def _action_summary(action: ActionStatus) -> str:
+    ref = f" ({action.external_ref.id})" if action.external_ref else ""
+    return f"action '{action.name}' {action.state.lower()}{ref}"
 
 
 def announcements(before: ServiceRequestStatus, after: ServiceRequestStatus) -> list[Announcement]:
-    """One event per action state change and per phase change (the message carries the reason)."""
-    result: list[Announcement] = []
+    """One event per transition of the request (the message carries the reason).
+
+    A phase change is one event, which also names the actions that changed with it; an action's change has an
+    event of its own only when the phase stays (a step of a longer fulfillment) or when it is a failure (Warning).
+    Every event is a write to the API server: a one-ticket request reads Provisioning, then Ready, not four events.
+    """
     previous = {action.name: action for action in before.actions}
-    for action in after.actions:
-        announcement = _action_announcement(previous.get(action.name), action)
-        if announcement is not None:
-            result.append(announcement)
+    changed = [
+        (action, announcement)
+        for action in after.actions
+        if (announcement := _action_announcement(previous.get(action.name), action)) is not None
+    ]
     stalled_before = _stalled_message(before)
     stalled_after = _stalled_message(after)
-    if before.phase != after.phase or (stalled_after and stalled_after != stalled_before):
-        ready = find_condition(after.conditions, READY)
-        message = ready.message if ready is not None and ready.message else after.phase
-        warning = after.phase in ("Failed", "Aborted") or bool(stalled_after)
-        reason = ready.reason if ready is not None else after.phase
-        result.append(Announcement("Warning" if warning else "Normal", reason, f"{after.phase}: {message}"))
+    if before.phase == after.phase and not (stalled_after and stalled_after != stalled_before):
+        return [announcement for _, announcement in changed]
+    ready = find_condition(after.conditions, READY)
+    message = f"{after.phase}: {ready.message if ready is not None and ready.message else after.phase}"
+    warning = after.phase in ("Failed", "Aborted") or bool(stalled_after)
+    reason = ready.reason if ready is not None else after.phase
+    result = [announcement for _, announcement in changed if announcement.type == "Warning"]
+    folded = [
+        _action_summary(action)
+        for action, announcement in changed
+        if announcement.type == "Normal" and f"action '{action.name}'" not in message
+    ]
+    if folded:
+        message = f"{message} ({'; '.join(folded)})"
+    result.append(Announcement("Warning" if warning else "Normal", reason, message))
     return result
 
 
