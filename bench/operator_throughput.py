@@ -3,10 +3,11 @@
 
 Usage: .venv/bin/python bench/operator_throughput.py [--sizes 200,1000,2000] [--runs 3] [--out FILE]
 
-For each size N and each of --runs runs, in this process (everything in threads):
+For each size N and each of --runs runs (the API emulator and the fake JIRA in threads of this process, each
+operator in a process of its own, as on a cluster):
   1. ours: a fresh API emulator and fake JIRA (tickets complete a fixed --ticket-delay after creation), the JIRA
      connection Secret, the environments ConfigMap and the catalog item of tests/integration (TICKET_ITEM), and the
-     real operator (``run_operator``, settings below). N ServiceRequests are created at once (in-process, not over
+     real operator (``orchestrator run``, settings below). N ServiceRequests are created at once (in-process, not over
      HTTP, so they are not counted as the operator's writes); the time from the first create to the write that
      makes the last one Ready (phase Ready, Ready=True; timestamped in the emulator's store) gives requests/s.
   2. baseline: a fresh emulator and a no-op kopf operator (one ``@kopf.on.create`` handler on servicerequests that
@@ -14,11 +15,12 @@ For each size N and each of --runs runs, in this process (everything in threads)
      reported as a ratio to it.
   3. API efficiency (from run 1): the operator's API writes (every POST/PUT/PATCH/DELETE the emulator served over
      HTTP) per request, split by verb and resource/subresource; JIRA calls per request (counted at the fake); the
-     floor per request = one status write per phase change seen in the store + one ticket create + the polls the
-     ticket delay requires (ceil(delay / poll interval)); the ratio actual / floor. Then a no-op re-reconcile: the
-     operator's own requeue annotation (``orchestrator.dev/requeue``, what it patches itself to wake a request) is
-     set on every Ready request, the operator is given --settle seconds, and its writes must be 0 (the annotation
-     writes themselves are done in-process, uncounted).
+     floor per request = one create + one status write per phase change seen in the store + one ticket create +
+     the polls the ticket delay requires (ceil(delay / poll interval)); the ratio actual / floor. Then a no-op
+     re-reconcile: the operator's own requeue annotation (``orchestrator.dev/requeue``, what it patches itself to
+     wake a request) is set on every Ready request (in-process, uncounted) and the operator's writes are counted
+     until the API is quiet for --settle seconds; and a no-op resync: the operator is restarted over the Ready
+     requests and its writes are counted the same way.
 Writes a Markdown results file with the machine description, the command, the settings, medians of the runs and
 each target next to its measured figure; exits non-zero when a run fails (after writing what it has).
 """
@@ -33,15 +35,21 @@ import math
 import os
 import platform
 import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -50,17 +58,17 @@ if str(ROOT) not in sys.path:
 import kopf  # noqa: E402
 from tests.fakes.jira_server import FakeJira  # noqa: E402
 from tests.integration.conftest import TICKET_ITEM, request  # noqa: E402
-from tests.integration.harness import BOT, NAMESPACE, TOKEN, OperatorUnderTest  # noqa: E402
-from tests.k8s import ApiEmulator, OperatorThread, operator_settings  # noqa: E402
+from tests.integration.harness import BOT, NAMESPACE, TOKEN  # noqa: E402
+from tests.k8s import ApiEmulator  # noqa: E402
 
 from orchestrator.api.service_request import REQUEUE_ANNOTATION  # noqa: E402
-from orchestrator.config import Settings  # noqa: E402
 
 CRDS_DIR = ROOT / "crds"
 TEAM = "team-orders"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 TARGET_RATIO = 0.7
 TARGET_WRITES = 1.5
+ITEM_STATUS_INTERVAL = 10.5  # the operator's catalog.itemStatusInterval (default 10 s) and a margin
 
 
 def _ours_ready(body: Mapping[str, Any]) -> bool:
@@ -134,6 +142,20 @@ def _writes(api: ApiEmulator) -> collections.Counter[str]:
     return counts
 
 
+def _quiet(api: ApiEmulator, settle: float, timeout: float) -> None:
+    """Wait until the emulator has served no request for ``settle`` seconds (the operator is done reacting)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        served = sum(api.access_counts().values())
+        if served != last:
+            last, since = served, time.monotonic()
+        elif time.monotonic() - since >= settle:
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"the operator was still calling the API after {timeout:.0f} s")
+
+
 def _secret(name: str, namespace: str, data: dict[str, str], labels: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -146,6 +168,112 @@ def _secret(name: str, namespace: str, data: dict[str, str], labels: dict[str, s
 def _jira_path(path: str) -> str:
     """``/rest/api/2/issue/DBA-12`` -> ``issue/{key}``: calls grouped by endpoint, not by ticket."""
     return re.sub(r"/[A-Z][A-Z0-9]*-\d+", "/{key}", re.sub(r"^/rest/api/(2|3|latest)/", "", path))
+
+
+def seed(api: ApiEmulator, jira_url: str) -> None:
+    """What the operator needs before requests come: the JIRA connection Secret, the environments ConfigMap, the
+    exposed Secret the item's sensitive output reads, and the catalog item."""
+    api.create(
+        _secret(
+            "jira-default",
+            NAMESPACE,
+            {"url": jira_url, "email": BOT, "token": TOKEN, "closeStatus": "Closed"},
+            {"orchestrator.dev/jira-connection": "default"},
+        )
+    )
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "orchestrator-environments", "namespace": NAMESPACE},
+            "data": {"environments.yaml": "default: staging\nenvironments:\n  staging: {region: eu-west-1}\n"},
+        }
+    )
+    api.create(_secret("dns-api", TEAM, {"key": "bench-secret"}, {"orchestrator.dev/expose": "true"}))
+    api.create(copy.deepcopy(TICKET_ITEM))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OperatorProcess:
+    """An operator as its own process, as on a cluster: ours (``orchestrator run``, the image's command) or the
+    no-op kopf operator (bench/noop_operator.py). Its output goes to ``log``; ``stop()`` sends SIGTERM."""
+
+    def __init__(self, command: list[str], log: Path, port: int | None = None) -> None:
+        self.log, self.port = log, port
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    @classmethod
+    def ours(cls, kubeconfig: Path, scratch: Path, poll_interval: float) -> OperatorProcess:
+        script = Path(sys.executable).with_name("orchestrator")
+        if not script.exists():
+            raise RuntimeError(f"{script} not found: run `make install` first")
+        port = _free_port()
+        config = scratch / "settings.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "namespace": NAMESPACE,
+                    "probeHost": "127.0.0.1",
+                    "probePort": port,
+                    "secretCacheTtl": 10.0,
+                    "jira": {"pollInterval": poll_interval, "callTimeout": 10.0, "searchGrace": 5.0},
+                }
+            )
+        )
+        command = [str(script), "run", "--config", str(config), "--kubeconfig", str(kubeconfig)]
+        return cls(command, scratch / "operator.log", port)._wait(lambda: cls._probe(port, "/readyz"))
+
+    @classmethod
+    def noop(cls, kubeconfig: Path, scratch: Path) -> OperatorProcess:
+        command = [sys.executable, str(ROOT / "bench" / "noop_operator.py"), "--kubeconfig", str(kubeconfig)]
+        log = scratch / "noop-operator.log"
+        return cls(command, log)._wait(lambda: "ready" in log.read_text().splitlines())
+
+    @staticmethod
+    def _probe(port: int, path: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _wait(self, ready: Callable[[], bool], timeout: float = 90.0) -> OperatorProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited with {self.process.returncode}: {self.tail()}")
+            if ready():
+                time.sleep(0.5)  # its watches are up; its startup calls are not counted
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the operator was not ready after {timeout:.0f} s: {self.tail()}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+            return str(response.read().decode())
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _names(n: int) -> list[str]:
@@ -166,6 +294,7 @@ class OursRun:
     jira_calls: collections.Counter[str]
     phase_changes: float  # mean per request
     noop_writes: collections.Counter[str]
+    restart_writes: collections.Counter[str]
 
 
 @dataclass
@@ -176,46 +305,16 @@ class Size:
     baseline_writes: list[collections.Counter[str]] = field(default_factory=list)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.model_validate(
-        {
-            "namespace": NAMESPACE,
-            "probe_host": "127.0.0.1",
-            "probe_port": 0,
-            "secret_cache_ttl": 10.0,
-            "jira": {"poll_interval": args.poll_interval, "call_timeout": 10.0, "search_grace": 5.0},
-        }
-    )
-
-
 def _run_ours(n: int, args: argparse.Namespace, scratch: Path) -> OursRun:
     with (
         FakeJira(users={BOT: TOKEN}, auto_complete_after=args.ticket_delay) as jira,
         ApiEmulator.running(crds_dir=CRDS_DIR) as api,
     ):
-        api.create(
-            _secret(
-                "jira-default",
-                NAMESPACE,
-                {"url": jira.url, "email": BOT, "token": TOKEN, "closeStatus": "Closed"},
-                {"orchestrator.dev/jira-connection": "default"},
-            )
-        )
-        api.create(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "orchestrator-environments", "namespace": NAMESPACE},
-                "data": {"environments.yaml": "default: staging\nenvironments:\n  staging: {region: eu-west-1}\n"},
-            }
-        )
-        api.create(_secret("dns-api", TEAM, {"key": "bench-secret"}, {"orchestrator.dev/expose": "true"}))
-        api.create(copy.deepcopy(TICKET_ITEM))
+        seed(api, jira.url)
         tracker = Tracker(api, _ours_ready)
         kubeconfig = api.write_kubeconfig(scratch / f"kubeconfig-{n}", namespace=NAMESPACE)
-        operator = OperatorUnderTest(kubeconfig, _settings(args)).start()
+        operator = OperatorProcess.ours(kubeconfig, scratch, args.poll_interval)
         try:
-            time.sleep(0.5)  # the operator's watches and indexes are up; its startup calls are not counted
             api.reset_access()
             jira.clear_calls()
             names = _names(n)
@@ -233,31 +332,35 @@ def _run_ours(n: int, args: argparse.Namespace, scratch: Path) -> OursRun:
                     {"metadata": {"annotations": {REQUEUE_ANNOTATION: f"noop-{index}"}}},
                     TEAM,
                 )
-            time.sleep(args.settle)
+            _quiet(api, args.settle, args.timeout)
             noop_writes = _writes(api)
+            # The catalog item's status.activeRequests is brought up to date every itemStatusInterval (10 s): let
+            # that happen before the restart, so the resync below starts from an up-to-date cluster.
+            time.sleep(ITEM_STATUS_INTERVAL)
+            _quiet(api, args.settle, args.timeout)
+        finally:
+            operator.stop()
+        # A no-op resync: the operator restarts and lists every (Ready) request again.
+        api.reset_access()
+        restarted = scratch / f"restart-{n}"
+        restarted.mkdir(exist_ok=True)
+        operator = OperatorProcess.ours(kubeconfig, restarted, args.poll_interval)
+        try:
+            _quiet(api, args.settle, args.timeout)
+            restart_writes = _writes(api)
         finally:
             operator.stop()
         if api.internal_errors:
             raise RuntimeError(f"the API emulator failed internally: {api.internal_errors!r}")
-    return OursRun(last - started, writes, jira_calls, phase_changes, noop_writes)
+    return OursRun(last - started, writes, jira_calls, phase_changes, noop_writes, restart_writes)
 
 
-def _noop_registry() -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
-
-    @kopf.on.create("orchestrator.dev", "v1alpha1", "servicerequests", id="noop", registry=registry)
-    def noop(patch: kopf.Patch, **_: Any) -> None:
-        patch.status["phase"] = "Ready"
-
-    return registry
-
-
-def _run_baseline(n: int, args: argparse.Namespace) -> tuple[float, collections.Counter[str]]:
+def _run_baseline(n: int, args: argparse.Namespace, scratch: Path) -> tuple[float, collections.Counter[str]]:
     with ApiEmulator.running(crds_dir=CRDS_DIR) as api:
         tracker = Tracker(api, _baseline_ready)
-        operator = OperatorThread(api, _noop_registry(), operator_settings()).start()
+        kubeconfig = api.write_kubeconfig(scratch / f"kubeconfig-noop-{n}", token="bench")  # kopf logs in with it
+        operator = OperatorProcess.noop(kubeconfig, scratch)
         try:
-            time.sleep(0.5)
             api.reset_access()
             names = _names(n)
             started = _create_all(api, names)
@@ -291,9 +394,11 @@ def _report(sizes: list[Size], args: argparse.Namespace, total: float, load: tup
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, kopf "
         f"{getattr(kopf, '__version__', '?')}, load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at "
         "the end (other work on the machine shows as spread between runs)  ",
-        "Setup: the API emulator, the fake JIRA and the operator in threads of one process (they share the GIL and "
-        f"{os.cpu_count()} CPUs; the emulator's own handling is part of every figure). Catalog item `dns-ticket` "
-        "(tests/integration TICKET_ITEM: one JIRA action), N requests created at once in-process. Operator "
+        "Setup: each operator in its own process, as on a cluster (ours: `orchestrator run --config --kubeconfig`, "
+        "the image's command; the baseline: bench/noop_operator.py); the API emulator and the fake JIRA in threads "
+        f"of the benchmark's process ({os.cpu_count()} CPUs for all of them: the emulator's own handling is part of "
+        "every figure). Catalog item `dns-ticket` (tests/integration TICKET_ITEM: one JIRA action, a sensitive "
+        "output, so one outputs Secret per request), N requests created at once in-process. Operator "
         f"settings: `jira.pollInterval` {args.poll_interval} s, `jira.callTimeout` 10 s, `jira.searchGrace` 5 s, "
         "`secretCacheTtl` 10 s, everything else default. Fake JIRA completes each ticket "
         f"{args.ticket_delay} s after its creation. Baseline: kopf with one `on.create` handler setting "
@@ -333,10 +438,10 @@ def _report(sizes: list[Size], args: argparse.Namespace, total: float, load: tup
         "",
         "## API efficiency (per request, medians over runs)",
         "",
-        f"Floor per request: one status write per phase change (phases seen in the store) + 1 ticket create + "
-        f"ceil({args.ticket_delay} / {args.poll_interval}) = {polls} poll(s). The client's create is not counted "
-        "(done in-process). Operator writes counted over HTTP at the emulator, until Ready + "
-        f"{args.settle} s.",
+        f"Floor per request (the issue's): 1 create + one status write per phase change (phases seen in the store) "
+        f"+ 1 ticket create + ceil({args.ticket_delay} / {args.poll_interval}) = {polls} poll(s). The create is the "
+        "client's (made in-process, counted as 1); the operator's writes are counted over HTTP at the emulator "
+        f"until Ready + {args.settle} s; JIRA calls at the fake JIRA.",
         "",
     ]
     for size in sizes:
@@ -348,7 +453,7 @@ def _report(sizes: list[Size], args: argparse.Namespace, total: float, load: tup
         phases = statistics.median(r.phase_changes for r in size.ours)
         k8s_total = statistics.median(sum(r.writes.values()) / n for r in size.ours)
         jira_total = statistics.median(sum(r.jira_calls.values()) / n for r in size.ours)
-        floor_k8s, floor_jira = phases, 1 + polls
+        floor_jira = 1 + polls
         lines += [f"### N = {n}", "", "| write / call | per request |", "|---|---:|"]
         lines += [f"| k8s: {key} | {value:.2f} |" for key, value in writes.items()]
         lines += [f"| JIRA: {key} | {value:.2f} |" for key, value in jira.items()]
@@ -357,18 +462,23 @@ def _report(sizes: list[Size], args: argparse.Namespace, total: float, load: tup
                 lines.append(f"| (no-op kopf) k8s: {key} | {value:.2f} |")
         noop = [sum(r.noop_writes.values()) for r in size.ours]
         noop_kinds = [f"{k} {v:.2f}" for k, v in _per_request([r.noop_writes for r in size.ours], n).items()]
+        floor = 1 + phases + floor_jira
+        actual = 1 + k8s_total + jira_total
+        restart = [sum(r.restart_writes.values()) for r in size.ours]
+        restart_kinds = [f"{k} {v * n:.0f}" for k, v in _per_request([r.restart_writes for r in size.ours], n).items()]
         lines += [
             "",
-            f"- k8s writes: {k8s_total:.2f} per request vs floor {floor_k8s:.2f} (phase changes: "
-            f"{phases:.2f}): **{k8s_total / floor_k8s:.2f}x** (target <= {TARGET_WRITES}x: "
-            f"{'met' if k8s_total / floor_k8s <= TARGET_WRITES else 'MISSED'}).",
-            f"- JIRA calls: {jira_total:.2f} per request vs floor {floor_jira} (1 create + {polls} poll(s)): "
-            f"**{jira_total / floor_jira:.2f}x** (target <= {TARGET_WRITES}x: "
-            f"{'met' if jira_total / floor_jira <= TARGET_WRITES else 'MISSED'}).",
-            f"- All together: {(k8s_total + jira_total) / (floor_k8s + floor_jira):.2f}x the floor.",
-            f"- No-op re-reconcile (requeue annotation on all {n} Ready requests, {args.settle} s to settle): "
-            f"operator writes per run {noop} (target 0: {'met' if not any(noop) else 'MISSED'}"
-            f"{'; per request: ' + ', '.join(noop_kinds) if noop_kinds else ''}).",
+            f"- **Against the floor** (1 create + {phases:.2f} status writes, one per phase change + 1 ticket create "
+            f"+ {polls} poll(s) = {floor:.2f} calls): 1 create + {k8s_total:.2f} operator writes + {jira_total:.2f} "
+            f"JIRA calls = {actual:.2f} calls per request, **{actual / floor:.2f}x** (target <= {TARGET_WRITES}x: "
+            f"{'met' if actual / floor <= TARGET_WRITES else 'MISSED'}).",
+            f"- Kubernetes alone: {1 + k8s_total:.2f} writes vs {1 + phases:.2f}, "
+            f"{(1 + k8s_total) / (1 + phases):.2f}x; "
+            f"JIRA alone: {jira_total:.2f} calls vs {floor_jira}, {jira_total / floor_jira:.2f}x.",
+            f"- No-op re-reconcile (the requeue annotation on all {n} Ready requests, until the API is quiet for "
+            f"{args.settle} s): operator writes per run {noop} ({'; '.join(noop_kinds) or 'none'} per request).",
+            f"- No-op resync (the operator restarted over the {n} Ready requests, until quiet for {args.settle} s): "
+            f"operator writes per run {restart} ({'; '.join(restart_kinds) or 'none'} in all, median per run).",
             "",
         ]
     lines += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
@@ -382,15 +492,21 @@ def _report(sizes: list[Size], args: argparse.Namespace, total: float, load: tup
     for size in sizes:
         if size.ours:
             k8s = statistics.median(sum(r.writes.values()) / size.n for r in size.ours)
+            jira_calls = statistics.median(sum(r.jira_calls.values()) / size.n for r in size.ours)
             phases = statistics.median(r.phase_changes for r in size.ours)
-            value = k8s / phases
+            value = (1 + k8s + jira_calls) / (1 + phases + 1 + polls)
             lines.append(
-                f"| k8s writes <= {TARGET_WRITES}x floor (N={size.n}) | {value:.2f}x | "
+                f"| API calls <= {TARGET_WRITES}x the floor (N={size.n}) | {value:.2f}x | "
                 f"{'met' if value <= TARGET_WRITES else 'MISSED'} |"
             )
             most = max(sum(r.noop_writes.values()) for r in size.ours)
             lines.append(
                 f"| 0 writes on a no-op re-reconcile (N={size.n}) | {most} | {'met' if most == 0 else 'MISSED'} |"
+            )
+            most = max(sum(r.restart_writes.values()) for r in size.ours)
+            lines.append(
+                f"| 0 writes on a no-op resync, restarted operator (N={size.n}) | {most} | "
+                f"{'met' if most == 0 else 'MISSED'} |"
             )
     lines += ["", f"Whole benchmark: {total:.0f} s.", ""]
     return lines
@@ -429,7 +545,7 @@ def main() -> int:
             for run in range(args.runs):
                 try:
                     size.ours.append(_run_ours(size.n, args, Path(scratch)))
-                    seconds, writes = _run_baseline(size.n, args)
+                    seconds, writes = _run_baseline(size.n, args, Path(scratch))
                     size.baseline.append(seconds)
                     size.baseline_writes.append(writes)
                 except RuntimeError as error:

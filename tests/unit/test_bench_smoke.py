@@ -90,7 +90,41 @@ def test_operator_throughput_benchmark_runs(tmp_path: Path) -> None:
     )
     assert re.search(r"^\| 20 \| [0-9.]+ s \(", text, re.MULTILINE), "no throughput row for N=20"
     assert "| JIRA: POST issue | 1.00 |" in text, "exactly one ticket per request"
-    assert re.search(r"k8s writes: [0-9.]+ per request vs floor [0-9.]+", text)
+    assert re.search(r"\*\*Against the floor\*\* .* = [0-9.]+ calls per request, \*\*[0-9.]+x\*\*", text)
+    assert re.search(r"^\| API calls <= 1.5x the floor \(N=20\) \| [0-9.]+x \| (met|MISSED) \|$", text, re.MULTILINE)
     assert "| 0 writes on a no-op re-reconcile (N=20) |" in text
+    # A restarted operator over Ready requests writes nothing (the resync is a no-op).
+    assert "| 0 writes on a no-op resync, restarted operator (N=20) | 0 | met |" in text
     assert "Machine: " in text and "Command: `.venv/bin/python bench/operator_throughput.py --sizes 20 --runs 1" in text
     assert "Problems" not in text
+
+
+def test_operator_footprint_benchmark_runs(tmp_path: Path) -> None:
+    text = run_benchmark("operator_footprint.py", tmp_path / "result.md", "--live", "20,40", "--runs", "1")
+    rows = re.findall(r"^\| (20|40) \| 20 \| [0-9.]+ s .*\| ([0-9]+) MB \(.*\| ([0-9]+) ms \(", text, re.MULTILINE)
+    assert [row[0] for row in rows] == ["20", "40"], text
+    assert all(int(rss) > 20 for _, rss, _ in rows), "the operator process has a real RSS"
+    assert "| peak RSS <= 250 MB at 40 live requests |" in text
+    assert re.search(r"^\| event-loop lag p99 <= 100 ms during the 20 burst \| [0-9]+ ms \|", text, re.MULTILINE)
+    assert "Problems" not in text
+
+
+def test_summary_collects_every_results_file(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("operator-throughput.md", "cli-startup.md"):
+        (results / name).write_text((ROOT / "bench" / "results" / name).read_text())
+    out = tmp_path / "summary.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "summary.py"), "--results", str(results), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "## Operator throughput and API efficiency vs a no-op kopf operator" in text
+    assert "## devctl start-up time" in text and "| `devctl --help` |" in text
+    assert "Targets:" in text and "| throughput >= 0.7x no-op kopf at N=1000 |" in text
+    assert "## Not measured yet" in text and "- operator-footprint.md" in text and "- catalog-sync.md" in text
