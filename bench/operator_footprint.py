@@ -35,7 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.operator_throughput import OperatorProcess, Tracker, _names, _ours_ready, _quiet, seed  # noqa: E402
+from bench.operator_throughput import (  # noqa: E402
+    OperatorProcess,
+    Tracker,
+    _names,
+    _ours_ready,
+    _quiet,
+    add_run_arguments,
+    seed,
+)
 from tests.fakes.jira_server import FakeJira  # noqa: E402
 from tests.integration.conftest import request  # noqa: E402
 from tests.integration.harness import BOT, NAMESPACE, TOKEN  # noqa: E402
@@ -248,11 +256,7 @@ def _report(runs: list[Run], args: argparse.Namespace, live: list[int], total: f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--live", default="1000,5000", help="comma-separated, increasing numbers of live requests")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--poll-interval", type=float, default=0.5, help="jira.pollInterval of the operator (s)")
-    parser.add_argument("--ticket-delay", type=float, default=1.0, help="the fake JIRA completes tickets after (s)")
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds after the last Ready before measuring")
-    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds for a step's requests to be Ready")
+    add_run_arguments(parser, settle="seconds after the last Ready before measuring", timeout=1200.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/operator-footprint.md")
     args = parser.parse_args()
     try:

@@ -512,14 +512,19 @@ def _report(sizes: list[Size], args: argparse.Namespace, total: float, load: tup
     return lines
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="200,1000,2000", help="comma-separated numbers of requests (N)")
+def add_run_arguments(parser: argparse.ArgumentParser, *, settle: str, timeout: float) -> None:
+    """The options the operator benchmarks share: runs, the operator's JIRA poll interval, the fake JIRA's delay."""
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--poll-interval", type=float, default=0.5, help="jira.pollInterval of the operator (s)")
     parser.add_argument("--ticket-delay", type=float, default=1.0, help="the fake JIRA completes tickets after (s)")
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds after Ready before counting writes")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds for all N to be Ready")
+    parser.add_argument("--settle", type=float, default=2.0, help=settle)
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds for the requests to be Ready")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="200,1000,2000", help="comma-separated numbers of requests (N)")
+    add_run_arguments(parser, settle="seconds after Ready before counting writes", timeout=600.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/operator-throughput.md")
     args = parser.parse_args()
     try:
