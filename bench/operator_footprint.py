@@ -42,6 +42,7 @@ from bench.operator_throughput import (  # noqa: E402
     _ours_ready,
     _quiet,
     add_run_arguments,
+    check_run_arguments,
     seed,
 )
 from tests.fakes.jira_server import FakeJira  # noqa: E402
@@ -265,8 +266,7 @@ def main() -> int:
         parser.error(f"--live must be comma-separated integers, got {args.live!r}")
     if not live or min(live) < 1 or live != sorted(set(live)):
         parser.error("--live needs increasing positive numbers")
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
+    check_run_arguments(parser, args)
     if not Path("/proc/self/status").exists():
         parser.error("this benchmark reads /proc/PID/status (Linux)")
     load = os.getloadavg()[0]

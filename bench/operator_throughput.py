@@ -521,6 +521,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, settle: str, timeout: 
     parser.add_argument("--timeout", type=float, default=timeout, help="seconds for the requests to be Ready")
 
 
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (exit 2, one line) values of the shared options no run can use."""
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    for name in ("poll_interval", "ticket_delay", "timeout"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    if args.settle < 0:
+        parser.error("--settle must not be negative")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="200,1000,2000", help="comma-separated numbers of requests (N)")
@@ -533,13 +544,7 @@ def main() -> int:
         parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
     if not sizes or min(sizes) < 1:
         parser.error("--sizes needs at least one positive number")
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    for name in ("poll_interval", "ticket_delay", "timeout"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be a positive number of seconds")
-    if args.settle < 0:
-        parser.error("--settle must not be negative")
+    check_run_arguments(parser, args)
 
     load = os.getloadavg()
     started = time.perf_counter()
