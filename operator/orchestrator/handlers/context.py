@@ -147,10 +147,14 @@ class OperatorContext:
     system: SystemInfo
     catalog_sync: CatalogSync
     catalog_status: CatalogObjectStatus
-    _environments: TtlCache[str, EnvironmentsConfig | None] | None = None
-    _exposed: TtlCache[str, dict[str, dict[str, str]]] | None = None
+    _environments: TtlCache[str, EnvironmentsConfig | None] = field(init=False)
+    _exposed: TtlCache[str, dict[str, dict[str, str]]] = field(init=False)
     _items: dict[str, tuple[str, CatalogLookup]] = field(default_factory=dict)
     http_pool: HttpConnectionPool | None = None
+
+    def __post_init__(self) -> None:
+        self._environments = TtlCache(self.settings.secret_cache_ttl)
+        self._exposed = TtlCache(self.settings.secret_cache_ttl)
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics, kube: KubernetesClient) -> OperatorContext:
@@ -234,8 +238,6 @@ class OperatorContext:
 
     async def environments(self) -> EnvironmentsConfig | None:
         """The environments config from its ConfigMap (cached for ``secretCacheTtl``); None when there is none."""
-        if self._environments is None:
-            self._environments = TtlCache(self.settings.secret_cache_ttl)
         return await self._environments.get(self.settings.environments_configmap, self._read_environments)
 
     async def _read_environments(self) -> EnvironmentsConfig | None:
@@ -260,8 +262,6 @@ class OperatorContext:
         Read once per namespace per ``secretCacheTtl``, however many requests of the namespace reconcile meanwhile:
         listing a namespace's Secrets on every reconcile costs the API server O(Secrets) each time.
         """
-        if self._exposed is None:
-            self._exposed = TtlCache(self.settings.secret_cache_ttl)
 
         async def read() -> dict[str, dict[str, str]]:
             secrets = await self.kube.list(SECRETS, namespace, label_selector=f"{EXPOSE_LABEL}=true")
